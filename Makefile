@@ -1,0 +1,38 @@
+# Two commands on a fresh machine: `make train` (the main job) and `make test` (the CI suite).
+# Each creates .venv, installs what it needs (CPU torch first when no torch is present, so pip never
+# pulls a multi-GB CUDA build), and installs MuJoCo's GL libraries when MuJoCo cannot render.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TORCH_CPU ?= torch==2.13.0
+ARGS ?=
+
+.PHONY: setup gl train test lint bench clean
+
+$(VENV)/.installed: setup.cfg
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q $(TORCH_CPU)
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+# Probe MuJoCo rendering (EGL, then OSMesa); install the Debian packages once when neither works.
+gl: setup
+	bash scripts/ensure_gl.sh $(PY)
+
+train: gl
+	$(PY) -m worldmodels.train $(ARGS)
+
+test: gl
+	$(PY) -m pytest -q --timeout=900 $(ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check worldmodels tests scripts
+	$(VENV)/bin/mypy
+
+bench: setup
+	$(PY) scripts/bench.py all
+
+clean:
+	rm -rf $(VENV) runs outputs multirun

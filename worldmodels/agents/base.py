@@ -1,0 +1,103 @@
+"""The Agent contract every policy-learning head implements (random, Dreamer, PPO, SAC, TD3, DQN,
+planners). The training loop only talks to this interface; it never imports an agent class.
+
+An agent is built with plain arguments by `hydra.utils.instantiate(cfg.agent, obs_spec=...,
+act_spec=..., device=...)`; it never reads Hydra config itself.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+
+from worldmodels.envs.spaces import ActSpec, ObsSpec
+
+DataKind = Literal["sequences", "transitions", "rollouts", "none"]
+ActMode = Literal["explore", "eval"]
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """What an agent's `update` consumes, so the loop can sample it from the shared stores.
+
+    - "sequences": `replay.sample_sequences(batch, length)` -> rows [B, T, ...] (Dreamer, planners).
+    - "transitions": `replay.sample_transitions(batch, n_step, gamma)` (SAC, TD3, DQN).
+    - "rollouts": the on-policy rollout buffer of `length` steps per env (PPO); `batch` unused.
+    - "none": never updated (random).
+    """
+
+    kind: DataKind
+    batch: int = 0
+    length: int = 1
+    n_step: int = 1
+    gamma: float = 0.99
+
+    @property
+    def replayed_per_update(self) -> int:
+        """Rows one update consumes: the unit of the train ratio (DreamerV3's definition)."""
+        if self.kind == "sequences":
+            return self.batch * self.length
+        return max(self.batch, 1)
+
+
+class Agent(ABC):
+    """A policy-learning head.
+
+    Observations passed to `act` are the rows' observation dict as torch tensors on the agent's
+    device, batched over envs: "image" uint8 [B, H, W, C], "vector" float32 [B, D], plus
+    "is_first" bool [B] (so recurrent agents reset their state at episode starts).
+    `act` returns float32 actions [B, A] (one-hot for discrete spaces) and the next state.
+    Recurrent state is passed explicitly: no hidden mutable state between calls.
+    """
+
+    #: What `update` consumes; set in __init__ (batch sizes come from config).
+    data: DataSpec
+    #: The world model the agent owns and trains, if any (Dreamer, planners, latent-input heads).
+    world_model: torch.nn.Module | None = None
+
+    def __init__(self, obs_spec: ObsSpec, act_spec: ActSpec, device: str | torch.device = "cpu"):
+        self.obs_spec = obs_spec
+        self.act_spec = act_spec
+        self.device = torch.device(device)
+
+    def init_state(self, batch_size: int) -> Any:
+        """Initial recurrent state for `batch_size` envs (None for memoryless agents)."""
+        return None
+
+    @abstractmethod
+    def act(self, obs: dict[str, torch.Tensor], state: Any, mode: ActMode) -> tuple[torch.Tensor, Any]:
+        """Pick actions [B, A] for a batch of observations; `mode="eval"` is deterministic."""
+
+    def update(self, batch: Any) -> dict[str, torch.Tensor]:
+        """One gradient step (or one PPO epoch set) on `batch`; returns namespaced metrics as
+        0-dim tensors (read on the host once per log interval, never inside the update)."""
+        return {}
+
+    def video_prediction(self, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """Optional diagnostic: uint8 frames [T, H, W', C] (e.g. truth / model / error of an
+        open-loop prediction on a sequences batch), logged at evaluation time. None: no video."""
+        return None
+
+    def observe_metrics(self) -> dict[str, float]:
+        """Cheap host-side metrics to log now and then (e.g. an epsilon schedule)."""
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume exactly: networks, optimizers, schedules, counters."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Inverse of `state_dict`."""
+
+    def config_signature(self) -> dict[str, Any]:
+        """Shapes of all parameters, used to reject a checkpoint from a different model config."""
+        sig: dict[str, Any] = {}
+        for name, value in self.state_dict().items():
+            if isinstance(value, dict):
+                for k, v in value.items():
+                    if isinstance(v, torch.Tensor):
+                        sig[f"{name}.{k}"] = tuple(v.shape)
+        return sig

@@ -1,0 +1,113 @@
+"""One call site for metrics: TensorBoard scalars, RUN_DIR/metrics.jsonl and a console line.
+
+Training metrics arrive as 0-dim tensors from `agent.update` and are summed on device by
+`MetricMean`; the host reads them once per log interval (one sync), never inside an update.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+
+class MetricMean:
+    """Running means of named metrics, accumulated as device tensors without host syncs."""
+
+    def __init__(self) -> None:
+        self._sums: dict[str, torch.Tensor] = {}
+        self._counts: dict[str, int] = {}
+
+    def add(self, metrics: dict[str, torch.Tensor | float]) -> None:
+        for key, value in metrics.items():
+            value = value.detach().float() if isinstance(value, torch.Tensor) else torch.tensor(float(value))
+            if key in self._sums:
+                self._sums[key] = self._sums[key] + value
+                self._counts[key] += 1
+            else:
+                self._sums[key] = value
+                self._counts[key] = 1
+
+    def read(self, reset: bool = True) -> dict[str, float]:
+        """Means since the last read; one host transfer for all keys."""
+        if not self._sums:
+            return {}
+        keys = list(self._sums)
+        values = torch.stack([self._sums[k].to("cpu", non_blocking=False) for k in keys]).tolist()
+        out = {k: v / self._counts[k] for k, v in zip(keys, values)}
+        if reset:
+            self._sums.clear()
+            self._counts.clear()
+        return out
+
+
+def non_finite(metrics: dict[str, float]) -> list[str]:
+    """Names of metrics whose value is NaN or infinite."""
+    return [k for k, v in metrics.items() if not math.isfinite(v)]
+
+
+class Logger:
+    """Writes every log event to metrics.jsonl, TensorBoard (RUN_DIR/tb) and the console."""
+
+    def __init__(self, run_dir: Path, tensorboard: bool = True, console: bool = True):
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._jsonl = open(self.run_dir / "metrics.jsonl", "a", buffering=1)  # noqa: SIM115 (kept open)
+        self._tb = None
+        if tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._tb = SummaryWriter(str(self.run_dir / "tb"))
+        self.console = console
+        self._start = time.time()
+
+    def log(self, counters: dict[str, int], metrics: dict[str, float], wall_time: float | None = None) -> None:
+        """One event: step counters (env_frames, policy_steps, grad_steps) + namespaced metrics."""
+        record: dict[str, Any] = dict(counters)
+        record["wall_time"] = round(time.time() - self._start if wall_time is None else wall_time, 3)
+        record.update({k: _jsonable(v) for k, v in sorted(metrics.items())})
+        self._jsonl.write(json.dumps(record) + "\n")
+        step = counters["env_frames"]
+        if self._tb is not None:
+            for key, value in metrics.items():
+                if isinstance(value, (int, float)) and math.isfinite(value):
+                    self._tb.add_scalar(key, value, step)
+        if self.console:
+            shown = [f"{k}={v:.4g}" for k, v in sorted(metrics.items()) if _console_worthy(k)]
+            steps = " ".join(f"{k}={v}" for k, v in counters.items())
+            print(f"[{steps}] " + " ".join(shown), flush=True)
+
+    def video(self, name: str, frames: np.ndarray, step: int, fps: int = 20) -> Path:
+        """Writes uint8 frames [T, H, W, C] as RUN_DIR/videos/<name>_<step>.gif and to TensorBoard."""
+        from worldmodels.logger.video import add_gif_to_tensorboard, write_gif
+
+        path = self.run_dir / "videos" / f"{name.replace('/', '_')}_{step:09d}.gif"
+        data = write_gif(path, frames, fps)
+        if self._tb is not None:
+            add_gif_to_tensorboard(self._tb, name, data, frames.shape, step)
+        return path
+
+    def flush(self) -> None:
+        self._jsonl.flush()
+        if self._tb is not None:
+            self._tb.flush()
+
+    def close(self) -> None:
+        self._jsonl.close()
+        if self._tb is not None:
+            self._tb.close()
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+def _console_worthy(key: str) -> bool:
+    return key.startswith(("episode/", "eval/", "perf/")) or key.endswith(("/loss", "loss/total"))
