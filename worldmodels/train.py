@@ -80,7 +80,7 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
     """Builds every part from `cfg` and runs (or resumes) the run in `run_dir`; returns run_dir."""
     from worldmodels.data.replay import Replay
     from worldmodels.data.rollout import RolloutBuffer
-    from worldmodels.envs.make import make_vec_env
+    from worldmodels.envs.make import make_vec_env, parse_env_config
     from worldmodels.envs.spaces import row_spec
     from worldmodels.logger.metrics import Logger
 
@@ -122,7 +122,7 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
         if state is not None:
             checkpoint.check_compatible(state["signature"], agent.config_signature(), "model config (parameter shapes)")
         spec = row_spec(envs.obs_spec, envs.act_spec)
-        action_repeat = int(env_cfg.get("action_repeat", 1))
+        action_repeat = parse_env_config(env_cfg).action_repeat
         store: Any
         if agent.data.kind == "rollouts":
             store = RolloutBuffer(agent.data.length, envs.num_envs, spec, device)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -58,7 +59,11 @@ class Run:
     @property
     def seed(self) -> int | None:
         seed = self.config.get("seed")
-        return int(seed) if isinstance(seed, int | float | str) and str(seed).lstrip("-").isdigit() else None
+        if isinstance(seed, int) and not isinstance(seed, bool):
+            return seed
+        if isinstance(seed, str) and seed.lstrip("-").isdigit():
+            return int(seed)
+        return None
 
     @property
     def suite(self) -> str:
@@ -70,14 +75,14 @@ class Run:
         env = self.config.get("env") or {}
         return str(env.get("task", "unknown")) if isinstance(env, dict) else "unknown"
 
-    @property
+    @cached_property
     def env_frames(self) -> int:
         """Frames reached: the larger of status.json's count and the last logged one."""
         logged = max((int(r[X_KEY]) for r in self.records if X_KEY in r), default=0)
         return max(logged, self.status_frames or 0)
 
     def curve(self, metric: str) -> tuple[np.ndarray, np.ndarray]:
-        """(env_frames [N], values [N]) of every finite logged value of `metric`, sorted by frames."""
+        """(env_frames [N], values [N]) of every finite logged value of `metric`, by frames."""
         xs, ys = [], []
         for r in self.records:
             v = r.get(metric)
@@ -99,7 +104,9 @@ def _read_overrides(run_dir: Path) -> list[str] | None:
         if path.is_file():
             data = _read_yaml(path) or []
             if not isinstance(data, list):
-                raise ValueError(f"{path}: expected a YAML list of override strings, got {type(data).__name__}")
+                raise ValueError(
+                    f"{path}: expected a YAML list of override strings, got {type(data).__name__}"
+                )
             return [str(o) for o in data]
     return None
 
@@ -131,10 +138,14 @@ def load_run(run_dir: Path) -> tuple[Run, list[Issue]]:
     where = str(run_dir)
     config = _read_yaml(run_dir / "config.yaml") or {}
     if not isinstance(config, dict):
-        raise ValueError(f"{run_dir / 'config.yaml'}: expected a mapping, got {type(config).__name__}")
+        raise ValueError(
+            f"{run_dir / 'config.yaml'}: expected a mapping, got {type(config).__name__}"
+        )
     overrides = _read_overrides(run_dir)
     if overrides is None:
-        issues.append(Issue(where, "partial", "no overrides.yaml: grouped as if run with no overrides"))
+        issues.append(
+            Issue(where, "partial", "no overrides.yaml: grouped as if run with no overrides")
+        )
         overrides = []
     records, bad = _read_metrics(run_dir / "metrics.jsonl")
     run = Run(path=run_dir, config=config, overrides=overrides, records=records, bad_lines=bad)
@@ -157,18 +168,20 @@ def load_run(run_dir: Path) -> tuple[Run, list[Issue]]:
     if not records:
         issues.append(Issue(where, "partial", "metrics.jsonl holds no records"))
     frames = run.env_frames
+    progress = f"{format_frames(frames)} of {format_frames(run.target_frames)} frames"
     if run.state == "running":
-        issues.append(Issue(where, "running", f"still running: {_frames(frames)} of {_frames(run.target_frames)} frames"))
+        issues.append(Issue(where, "running", f"still running: {progress}"))
     elif run.state == "failed":
-        issues.append(Issue(where, "failed", f"failed at {_frames(frames)} of {_frames(run.target_frames)} frames"))
+        issues.append(Issue(where, "failed", f"failed at {progress}"))
     elif run.state == "done" and run.target_frames and frames < run.target_frames:
-        issues.append(Issue(where, "partial", f"done but reached {_frames(frames)} of {_frames(run.target_frames)} frames"))
+        issues.append(Issue(where, "partial", f"done but reached {progress}"))
     if run.seed is None:
         issues.append(Issue(where, "partial", "config.yaml has no integer 'seed'"))
     return run, issues
 
 
-def _frames(n: int | None) -> str:
+def format_frames(n: int | None) -> str:
+    """1500 -> '1.5k', 1000000 -> '1M', None -> '?'."""
     if n is None:
         return "?"
     if n >= 1_000_000:
@@ -176,9 +189,6 @@ def _frames(n: int | None) -> str:
     if n >= 1_000:
         return f"{n / 1e3:.3g}k"
     return str(n)
-
-
-format_frames = _frames
 
 
 def discover_runs(dirs: list[str | Path]) -> tuple[list[Run], list[Issue]]:
@@ -207,14 +217,29 @@ def discover_runs(dirs: list[str | Path]) -> tuple[list[Run], list[Issue]]:
             markers = [f for f in RUN_MARKERS if f in present]
             if markers:
                 lacking = [f for f in RUN_FILES if f not in present]
-                issues.append(Issue(str(path), "missing", f"has {', '.join(markers)} but no {', '.join(lacking)}"))
+                issues.append(
+                    Issue(
+                        str(path),
+                        "missing",
+                        f"has {', '.join(markers)} but no {', '.join(lacking)}",
+                    )
+                )
                 subdirs[:] = []
                 continue
             if ".hydra" in subdirs:
-                issues.append(Issue(str(path), "missing", "Hydra job dir with no metrics.jsonl/config.yaml (job died before training?)"))
+                issues.append(
+                    Issue(
+                        str(path),
+                        "missing",
+                        "Hydra job dir with no metrics.jsonl/config.yaml "
+                        "(job died before training?)",
+                    )
+                )
             subdirs[:] = sorted(d for d in subdirs if d not in RUN_SUBDIRS)
     if not runs:
         where = ", ".join(str(d) for d in dirs)
-        raise ValueError(f"no runs found under {where}: a run dir holds metrics.jsonl and config.yaml")
+        raise ValueError(
+            f"no runs found under {where}: a run dir holds metrics.jsonl and config.yaml"
+        )
     runs.sort(key=lambda r: str(r.path))
     return runs, issues

@@ -15,6 +15,7 @@ dm_control picks its GL backend when first imported, so `load_suite(pixels=True)
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -23,11 +24,12 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from worldmodels.envs.gl import ensure_mujoco_gl
+from worldmodels.envs.gl import ensure_mujoco_gl, note_rendering
 from worldmodels.envs.spaces import VECTOR_KEY
 
 #: Dreamer's camera per domain; every other domain uses camera 0.
 DEFAULT_CAMERA = {"quadruped": 2}
+_UNBOUNDED = 1e6  # actuator bounds beyond this are treated as no bounds
 
 
 def default_camera(domain: str) -> int:
@@ -45,7 +47,10 @@ def load_suite(pixels: bool, gl_backend: str | None = None) -> ModuleType:
         if gl_backend is not None:
             os.environ.setdefault("MUJOCO_GL", gl_backend)
         backend = ensure_mujoco_gl()
-    from dm_control import suite
+    with warnings.catch_warnings():
+        # Without MUJOCO_GL (proprio), dm_control tries GLFW first: noise on a headless machine.
+        warnings.filterwarnings("ignore", module="glfw")
+        from dm_control import suite
 
     if backend is not None:
         _point_renderer_at(backend)
@@ -61,8 +66,9 @@ def _point_renderer_at(backend: str) -> None:
     """
     from dm_control import _render
 
+    current = _render.BACKEND
     for names, importer in _render._ALL_RENDERERS:
-        if backend in names and _render.BACKEND != names[0]:
+        if backend in names and current != names[0]:
             _render.Renderer = importer()
             _render.BACKEND = names[0]
 
@@ -95,8 +101,12 @@ class DMCEnv(gym.Env):
         self.domain, self.task = domain, task
         self._env = suite.load(domain, task, task_kwargs={"random": 0})
         spec = self._env.action_spec()
-        self._low = spec.minimum.astype(np.float64)
-        self._high = spec.maximum.astype(np.float64)
+        low = np.broadcast_to(spec.minimum, spec.shape).astype(np.float64)
+        high = np.broadcast_to(spec.maximum, spec.shape).astype(np.float64)
+        # Effectively unbounded dims (lqr: +-1e10) pass through unscaled, clipped to [-1, 1].
+        unbounded = (np.abs(low) > _UNBOUNDED) | (np.abs(high) > _UNBOUNDED)
+        self._low = np.where(unbounded, -1.0, low)
+        self._high = np.where(unbounded, 1.0, high)
         self._keys = sorted(self._env.observation_spec())
         dim = sum(int(np.prod(self._env.observation_spec()[k].shape)) for k in self._keys)
         self.observation_space = spaces.Dict(
@@ -108,9 +118,19 @@ class DMCEnv(gym.Env):
     def physics(self) -> Any:
         return self._env.physics
 
+    @property
+    def extra_rng(self) -> np.random.RandomState:
+        """The task's RandomState (initial states); saved with np_random by wrappers.RngState."""
+        return self._env.task.random
+
     def render_fn(self, size: int, camera: int) -> Callable[[], np.ndarray]:
         """A closure rendering the current frame as uint8 [size, size, 3]."""
-        return lambda: self._env.physics.render(size, size, camera_id=camera)
+
+        def render() -> np.ndarray:
+            note_rendering()
+            return self._env.physics.render(size, size, camera_id=camera)
+
+        return render
 
     def _observe(self, observation: dict[str, Any]) -> dict[str, np.ndarray]:
         parts = [np.asarray(observation[k], np.float32).reshape(-1) for k in self._keys]

@@ -16,6 +16,7 @@ Tasks (`suite: dummy`, `task: <name>`), each with observations "image" (uint8 [S
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
@@ -141,7 +142,7 @@ class BanditEnv(DummyEnv):
 
 
 #: Task name -> constructor(obs, image_size).
-TASKS = {
+TASKS: dict[str, Callable[[str, int], gym.Env]] = {
     "reach": lambda obs, size: ReachEnv(obs, size, discrete=False),
     "reach_discrete": lambda obs, size: ReachEnv(obs, size, discrete=True),
     "bandit": BanditEnv,

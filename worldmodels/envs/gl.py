@@ -30,6 +30,7 @@ assert frame.shape == (64, 64, 3), frame.shape
 """
 
 _chosen: str | None = None  # cached for this process
+_rendered = False  # a GL context exists in this process (see `note_rendering`)
 
 
 def probe_backend(backend: str, timeout: float = 120.0) -> bool:
@@ -74,6 +75,18 @@ def ensure_mujoco_gl() -> str:
             )
     _export(_chosen)
     return _chosen
+
+
+def note_rendering() -> None:
+    """Record that this process rendered (so it holds a GL context, and Mesa's threads)."""
+    global _rendered
+    _rendered = True
+
+
+def rendered_in_process() -> bool:
+    """True once an env rendered in this process. Forking such a process can deadlock the child
+    at its first render (seen with Mesa EGL), so vector envs then start workers with spawn."""
+    return _rendered
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,13 +13,14 @@ control without pygame) is a ValueError saying so.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-from gymnasium.wrappers import ClipAction, RescaleAction
+from gymnasium.wrappers import RescaleAction, TransformAction
 
-from worldmodels.envs.gl import ensure_mujoco_gl
+from worldmodels.envs.gl import ensure_mujoco_gl, note_rendering
 from worldmodels.envs.wrappers import VectorObs, resize_image
 
 
@@ -36,7 +37,7 @@ def make_gym_base(
     a closure rendering the current frame as uint8 [image_size, image_size, 3]."""
     check_task(task)
     spec = gym.spec(task)
-    kwargs: dict[str, object] = {}
+    kwargs: dict[str, Any] = {}
     mujoco = "mujoco" in str(spec.entry_point)
     if pixels:
         if mujoco:
@@ -52,7 +53,9 @@ def make_gym_base(
     if isinstance(act, spaces.Box):
         if act.shape is None or len(act.shape) != 1 or not np.all(np.isfinite([act.low, act.high])):
             raise ValueError(f"gym task {task!r}: need a 1-D bounded Box action space, got {act}")
-        env = ClipAction(RescaleAction(env, -1.0, 1.0))
+        env = RescaleAction(env, np.float32(-1.0), np.float32(1.0))
+        # Clip to [-1, 1] keeping the bounded space (ClipAction would advertise an unbounded one).
+        env = TransformAction(env, lambda a: np.clip(a, -1.0, 1.0), env.action_space)
     elif not isinstance(act, spaces.Discrete):
         raise ValueError(f"gym task {task!r}: need a Box or Discrete action space, got {act}")
     if vector:
@@ -61,11 +64,14 @@ def make_gym_base(
         return env, None
 
     def render() -> np.ndarray:
+        if mujoco:
+            note_rendering()
         frame = base.render()
         assert isinstance(frame, np.ndarray), type(frame)
         return resize_image(frame, image_size)
 
-    _check_renders(task, env, render)
+    if not mujoco:  # MuJoCo renders once GL works; others may lack a dependency (pygame)
+        _check_renders(task, env, render)
     return env, render
 
 

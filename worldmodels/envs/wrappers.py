@@ -6,7 +6,7 @@ rendered once per policy step, not once per repeated frame:
     base env (dict obs "vector") -> actions to [-1, 1] -> TimeLimit(frames) -> ActionRepeat
         -> PixelObs ("image", rendered after the repeat)
 
-Time limits and action rescaling come from gymnasium (TimeLimit, RescaleAction, ClipAction).
+Time limits and action rescaling come from gymnasium (TimeLimit, RescaleAction, TransformAction).
 """
 
 from __future__ import annotations
@@ -78,7 +78,9 @@ class PixelObs(gym.ObservationWrapper):
     repeated action are never rendered.
     """
 
-    def __init__(self, env: gym.Env, render: Callable[[], np.ndarray], size: int, keep_vector: bool):
+    def __init__(
+        self, env: gym.Env, render: Callable[[], np.ndarray], size: int, keep_vector: bool
+    ):
         super().__init__(env)
         self._render = render
         self._size = size
@@ -99,6 +101,32 @@ class PixelObs(gym.ObservationWrapper):
         if self._keep_vector:
             obs[VECTOR_KEY] = observation[VECTOR_KEY]
         return obs
+
+
+class RngState(gym.Wrapper):
+    """Exposes the env's random state as the attribute `rng_state` (get and set), so a vector
+    env can save and restore it across processes (`get_attr` / `set_attr`) for exact resume.
+
+    The state is the base env's `np_random` plus, when the base env has one, the generator in
+    its `extra_rng` attribute (dm_control tasks draw initial states from their own RandomState).
+    """
+
+    @property
+    def rng_state(self) -> dict[str, Any]:
+        base = self.env.unwrapped
+        state: dict[str, Any] = {"np_random": base.np_random.bit_generator.state}
+        extra = getattr(base, "extra_rng", None)
+        if extra is not None:
+            state["extra"] = extra.get_state()
+        return state
+
+    @rng_state.setter
+    def rng_state(self, state: dict[str, Any]) -> None:
+        base = self.env.unwrapped
+        base.np_random.bit_generator.state = state["np_random"]
+        extra = getattr(base, "extra_rng", None)
+        if extra is not None:
+            extra.set_state(state["extra"])
 
 
 def resize_image(image: np.ndarray, size: int) -> np.ndarray:

@@ -33,6 +33,10 @@ class MetricMean:
                 self._sums[key] = value
                 self._counts[key] = 1
 
+    @property
+    def empty(self) -> bool:
+        return not self._sums
+
     def read(self, reset: bool = True) -> dict[str, float]:
         """Means since the last read; one host transfer for all keys."""
         if not self._sums:

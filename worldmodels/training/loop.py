@@ -47,6 +47,9 @@ class TrainerConfig:
     eval_episodes: int
     checkpoint_every: int
     save_replay: bool = True
+    #: stop this invocation (with a checkpoint) at this many env frames, to resume later: for
+    #: time-sliced cluster jobs; the budget (`steps`) and the replay size stay those of the run
+    stop_after: int | None = None
     progress: bool = True
     video: bool = True
 
@@ -115,7 +118,8 @@ class Loop:
         self._write_status("running")
         bar = self._progress_bar()
         try:
-            while self.counters["env_frames"] < self.cfg.steps:
+            end = self.cfg.steps if self.cfg.stop_after is None else min(self.cfg.steps, self.cfg.stop_after)
+            while self.counters["env_frames"] < end:
                 before = self.counters["env_frames"]
                 self._env_step()
                 self._train()
@@ -129,7 +133,7 @@ class Loop:
             self._log()
             if self._last_ckpt_frame != frame:
                 self._checkpoint()
-            self._write_status("done")
+            self._write_status("done" if frame >= self.cfg.steps else "stopped")
         except BaseException:
             self._write_status("failed")
             raise
@@ -141,6 +145,13 @@ class Loop:
     def _env_step(self) -> None:
         row = self.pending
         assert row is not None
+        on_policy = self.spec.kind == "rollouts"
+        if on_policy:
+            # Add the row first and update when the rollout is full, so that every action of a
+            # rollout comes from the policy it is trained from (the action is set after acting).
+            self.store.add(row)
+            if self.store.full:
+                self._update_on_rollout()
         prefill = self.spec.kind in ("sequences", "transitions") and self.counters["env_frames"] < self.cfg.prefill
         if prefill:
             action = sample_actions(self.agent.act_spec, self.num_envs, self.rng)
@@ -150,10 +161,10 @@ class Loop:
             with torch.no_grad():
                 act, self.act_state = self.agent.act(obs, self.act_state, "explore")
             action = act.detach().to("cpu", torch.float32).numpy()  # [N, A]; the env needs it on host
-        full_row = dict(row)
-        full_row["action"] = action
-        if self.store is not None:
-            self.store.add(full_row)
+        if on_policy:
+            self.store.set_action(action)
+        elif self.store is not None:
+            self.store.add({**row, "action": action})
         self._track_episodes(row)
         if self.needs_reset:  # after a resume: the restored envs start fresh episodes
             self.pending = self.envs.reset()
@@ -189,13 +200,14 @@ class Loop:
                 self.metrics.add(self.agent.update(batch))
                 self.counters["grad_steps"] += 1
                 self._train_rows += self.spec.replayed_per_update
-        elif kind == "rollouts" and self.store.full:
-            if self._train_start_steps is None:
-                self._train_start_steps = 0
-            self.metrics.add(self.agent.update(self.store))
-            self.store.reset()
-            self.counters["grad_steps"] += 1
-            self._train_rows += self.store.num_steps * self.num_envs
+
+    def _update_on_rollout(self) -> None:
+        if self._train_start_steps is None:
+            self._train_start_steps = 0
+        self.metrics.add(self.agent.update(self.store))
+        self.store.reset()
+        self.counters["grad_steps"] += 1
+        self._train_rows += self.store.num_steps * self.num_envs
 
     def _can_sample(self) -> bool:
         if self.spec.kind == "sequences":
@@ -213,6 +225,8 @@ class Loop:
 
     # ---------------------------------------------------------------- log / eval / checkpoint
     def _log(self) -> None:
+        if self._last_log[1] == self.counters["env_frames"] and self.metrics.empty:
+            return  # nothing new since the last event (e.g. a checkpoint right after a log)
         metrics = self.metrics.read()
         bad = non_finite({k: v for k, v in metrics.items() if "loss" in k})
         if bad:
@@ -293,15 +307,21 @@ class Loop:
                 self.store.load(replay_dir)
             else:
                 print(f"resume: no replay saved in {ckpt_dir}; continuing with an empty replay", flush=True)
-        # The envs were rebuilt: the pending row ends its episode (a truncation unless it already
-        # ended), and the next env call is a reset driven by the restored env RNG.
+        # The envs were rebuilt and their RNGs restored. A pending row that ends its episode is
+        # exact: the next env call is the reset the vector env would have made. Episodes in
+        # progress cannot be restored: they end as truncations and every env starts afresh.
         self.envs.reset(seed=self.seed)
         if state.get("env_rng") is not None and hasattr(self.envs, "set_rng_state"):
             self.envs.set_rng_state(state["env_rng"])
-        pending = dict(state["pending"])
-        pending["is_last"] = np.ones_like(pending["is_last"])
-        self.pending = pending
-        self.needs_reset = True
+        pending = state["pending"]
+        if pending["is_last"].all():
+            self.pending = pending
+            self.needs_reset = True
+        else:
+            if self.store is not None and hasattr(self.store, "mark_last"):
+                self.store.mark_last()
+            self.pending = self.envs.reset()
+            self.act_state = self.agent.init_state(self.num_envs)
         checkpoint.set_rng_state(state["rng"])
         self._last_eval_frame = self._last_ckpt_frame = self.counters["env_frames"]
         self._last_log = (time.time(), self.counters["env_frames"], self.counters["grad_steps"])

@@ -1,0 +1,574 @@
+"""One replay store for every head: world-model sequences and n-step transitions from the same rows.
+
+Layout: one ring per env stream, preallocated tensors [num_envs, capacity // num_envs, ...] per row
+key (worldmodels.envs.spaces.row_spec: obs keys, action, reward, is_first, is_last, is_terminal).
+Each uint8 frame is stored once: no next_obs copies, no frame stacks; next observations and
+sequences are index arithmetic over the rows. A second int32 ring per stream lists the slots of
+the rows a transition may start from (every row that is not an episode's last), so transitions
+are drawn uniformly over valid starts without rejection loops.
+
+Sampling runs on the storage device: a torch.Generator draws [B] numbers, `searchsorted` over
+per-stream counts picks the stream, and gathers with fixed [B, T] index tensors read the rows
+(static shapes, no host sync). Host-side numpy pointers (write position, fill count) stay
+authoritative, because `add` runs on the env side anyway; a sample uploads two [N] arrays.
+
+- `sample_sequences(B, T)`: contiguous windows of one env stream, never across the ring's write
+  point or into unwritten slots. Windows may span episode boundaries; `is_first` marks them
+  (DreamerV3 style: the world model resets its state there).
+- `sample_transitions(B, n_step, gamma)`: from a row t that is not an episode's last (its action
+  was ignored by the env), reward = sum_{i<k} gamma^i r_{t+1+i}, k = min(n_step, steps to the
+  first is_last after t), next_obs = obs_{t+k}, discount = gamma^k (1 - is_terminal_{t+k}).
+  A start needs its n_step successors stored, so the newest n_step rows of a stream wait.
+- Sampling "uniform": every valid window / start equally likely. "recency": DreamerV3's Recency
+  selector: an age a (0 = newest) is drawn with probability proportional to (a + 1)^-exponent
+  over the stream's full capacity and rescaled to the rows it holds; exponent 1 (DreamerV3's
+  `recexp`) gives power-law, not exponential, decay.
+- FIFO eviction at capacity; `save`/`load` atomic (temp dir + rename), with CRC-checked files.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import shutil
+import tempfile
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from worldmodels.envs.spaces import STEP_KEYS, ArraySpec
+from worldmodels.objectives.returns import nstep_targets
+
+SAMPLINGS: tuple[str, ...] = ("uniform", "recency")
+FORMAT = 1
+META_FILE = "meta.json"
+STARTS_FILE = "_starts.bin"
+_CHUNK_BYTES = 64 << 20  # save/load stream through host memory in chunks this large
+
+
+class Replay:
+    """Ring-buffer replay of env rows, per env stream, on the training device when it fits.
+
+    Args:
+        spec: row spec, `worldmodels.envs.spaces.row_spec(obs_spec, act_spec)`.
+        capacity: rows in total; each of the `num_envs` streams holds `capacity // num_envs`.
+        num_envs: number of env streams rows are added for.
+        device: the training device; batches come back there. Storage goes there too when it fits
+            in `device_memory_fraction` of the free GPU memory, else on the CPU (with a note).
+        sampling: "uniform" or "recency" (see the module docstring).
+        seed: seed of the sampling generator (its state is saved, so a resume samples exactly on).
+        recency_exponent: the power of the recency weights (a + 1)^-exponent.
+    """
+
+    def __init__(
+        self,
+        spec: Mapping[str, ArraySpec],
+        capacity: int,
+        num_envs: int,
+        device: str | torch.device = "cpu",
+        sampling: str = "uniform",
+        seed: int = 0,
+        recency_exponent: float = 1.0,
+        device_memory_fraction: float = 0.8,
+    ):
+        if sampling not in SAMPLINGS:
+            raise ValueError(
+                f"replay: unknown sampling {sampling!r}; valid options: {', '.join(SAMPLINGS)}"
+            )
+        missing = [k for k in ("action", *STEP_KEYS) if k not in spec]
+        if missing:
+            raise ValueError(
+                f"replay: spec lacks {missing}; build it with worldmodels.envs.spaces.row_spec"
+            )
+        bad = [k for k in spec if not re.fullmatch(r"[A-Za-z0-9_]+", k)]
+        if bad:
+            raise ValueError(
+                f"replay: spec keys must be [A-Za-z0-9_]+ (they name files), got {bad}"
+            )
+        if num_envs < 1 or capacity < num_envs:
+            raise ValueError(
+                f"replay: need num_envs >= 1 and capacity >= num_envs, got {capacity=}, {num_envs=}"
+            )
+        self.spec = dict(spec)
+        self.obs_keys = [k for k in self.spec if k != "action" and k not in STEP_KEYS]
+        self.num_envs = num_envs
+        self.length = capacity // num_envs  # L: slots per env stream
+        self.capacity = self.length * num_envs
+        self.sampling = sampling
+        self.recency_exponent = float(recency_exponent)
+        self.device = torch.device(device)
+        self.storage_device = _storage_device(
+            self.device, self._estimate_nbytes(), device_memory_fraction
+        )
+        n, length, sdev = num_envs, self.length, self.storage_device
+        self._data = {
+            k: torch.zeros((n, length, *s.shape), dtype=torch_dtype(s.dtype), device=sdev)
+            for k, s in self.spec.items()
+        }
+        # Flat [N * L, ...] views: one index_select per key reads a whole batch.
+        self._flat = {k: v.view(n * length, *v.shape[2:]) for k, v in self._data.items()}
+        # The starts ring: per stream, the slots of its rows that are not is_last, oldest first.
+        self._starts = torch.zeros((n, length), dtype=torch.int32, device=sdev)
+        self._age_cdf: torch.Tensor | None = None
+        if sampling == "recency":
+            ages = torch.arange(1, length + 1, dtype=torch.float64, device=sdev)
+            self._age_cdf = torch.cumsum(ages**-self.recency_exponent, 0)  # [L]
+        # Host pointers (authoritative): next write slot and rows held, per stream; the same for
+        # the starts ring.
+        self._pos = np.zeros(n, np.int64)
+        self._count = np.zeros(n, np.int64)
+        self._tpos = np.zeros(n, np.int64)
+        self._tcount = np.zeros(n, np.int64)
+        self._last = np.zeros((n, length), bool)  # host mirror of is_last (eviction, n-step counts)
+        self._gen = torch.Generator(device=sdev)
+        self._gen.manual_seed(seed)
+
+    # ------------------------------------------------------------------ sizes
+    def _estimate_nbytes(self) -> int:
+        row = sum(s.nbytes for s in self.spec.values()) + 4  # + the int32 starts ring
+        cdf = 8 * self.length if self.sampling == "recency" else 0
+        return row * self.capacity + cdf
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held on the storage device (rows, the starts ring, the recency table)."""
+        total = sum(v.nbytes for v in self._data.values()) + self._starts.nbytes
+        return total + (self._age_cdf.nbytes if self._age_cdf is not None else 0)
+
+    @property
+    def bytes_per_row(self) -> float:
+        """Amortized bytes per stored row, device storage plus the 1-byte host is_last mirror."""
+        return (self.nbytes + self._last.nbytes) / self.capacity
+
+    def __len__(self) -> int:
+        return int(self._count.sum())
+
+    def describe(self) -> str:
+        """One line with the memory estimate (total and per row) for the loop to print."""
+        parts = ", ".join(f"{k} {s.nbytes:,}" for k, s in self.spec.items())
+        return (
+            f"replay: {self.capacity:,} rows ({self.num_envs} env streams x {self.length:,}), "
+            f"{self.sampling} sampling, {self.nbytes / 2**30:.2f} GiB on {self.storage_device}, "
+            f"{self.bytes_per_row:,.0f} B/row ({parts}; + 4 index + 1 host)"
+        )
+
+    # ------------------------------------------------------------------ adding
+    def add(
+        self, row: Mapping[str, Any], env_ids: Sequence[int] | np.ndarray | None = None
+    ) -> None:
+        """Appends one row per env: arrays/tensors [N, ...] for every spec key (extra keys are
+        ignored); N = num_envs, or len(env_ids) for a subset of streams. When a stream is full its
+        oldest row is evicted (FIFO). Flags are read on the host (a sync for GPU tensors)."""
+        ids = (
+            np.arange(self.num_envs)
+            if env_ids is None
+            else np.asarray(env_ids, np.int64).reshape(-1)
+        )
+        if ids.size and (
+            ids.min() < 0 or ids.max() >= self.num_envs or np.unique(ids).size != ids.size
+        ):
+            raise ValueError(
+                f"replay.add: env_ids must be distinct ints in [0, {self.num_envs}), "
+                f"got {ids.tolist()}"
+            )
+        missing = [k for k in self.spec if k not in row]
+        if missing:
+            raise ValueError(
+                f"replay.add: row lacks keys {missing}; a row holds {sorted(self.spec)}"
+            )
+        for k, s in self.spec.items():
+            shape = tuple(row[k].shape)
+            if shape != (ids.size, *s.shape):
+                raise ValueError(
+                    f"replay.add: {k!r} has shape {shape}, expected {(ids.size, *s.shape)}"
+                )
+        last = _host_bool(row["is_last"])
+        terminal = _host_bool(row["is_terminal"])
+        if (terminal & ~last).any():
+            raise ValueError(
+                "replay.add: a row is is_terminal but not is_last; a termination ends the episode"
+            )
+        length = self.length
+        slots = self._pos[ids]
+        # A full stream overwrites its oldest row; when that row was a transition start, it is
+        # also the oldest entry of the starts ring, which drops it.
+        evicted = (self._count[ids] == length) & ~self._last[ids, slots]
+        self._tcount[ids[evicted]] -= 1
+        env_t = torch.as_tensor(ids, device=self.storage_device)
+        slot_t = torch.as_tensor(slots, device=self.storage_device)
+        for k, store in self._data.items():
+            store[env_t, slot_t] = torch.as_tensor(row[k]).to(self.storage_device, store.dtype)
+        self._last[ids, slots] = last
+        starts = ids[~last]
+        if starts.size:
+            tpos = self._tpos[starts]
+            sdev = self.storage_device
+            index = (torch.as_tensor(starts, device=sdev), torch.as_tensor(tpos, device=sdev))
+            self._starts[index] = torch.as_tensor(slots[~last], dtype=torch.int32, device=sdev)
+            self._tpos[starts] = (tpos + 1) % length
+            self._tcount[starts] += 1
+        self._pos[ids] = (slots + 1) % length
+        self._count[ids] = np.minimum(self._count[ids] + 1, length)
+
+    def mark_last(self) -> None:
+        """Marks the newest row of every non-empty stream as is_last (a truncation): an episode
+        interrupted by a checkpoint ends there, and the next row added starts a new one."""
+        envs = np.flatnonzero(self._count > 0)
+        slots = (self._pos[envs] - 1) % self.length
+        open_ = ~self._last[envs, slots]
+        envs, slots = envs[open_], slots[open_]
+        if envs.size == 0:
+            return
+        self._last[envs, slots] = True
+        env_t = torch.as_tensor(envs, device=self.storage_device)
+        self._data["is_last"][env_t, torch.as_tensor(slots, device=self.storage_device)] = True
+        # The row was the newest transition start of its stream; it no longer is one.
+        self._tpos[envs] = (self._tpos[envs] - 1) % self.length
+        self._tcount[envs] -= 1
+
+    # ------------------------------------------------------------------ sampling
+    def can_sample_sequences(self, length: int) -> bool:
+        """Whether some stream holds at least `length` rows."""
+        return 1 <= length <= self.length and bool((self._count >= length).any())
+
+    def can_sample_transitions(self, n_step: int) -> bool:
+        """Whether some stream holds a transition start with `n_step` rows stored after it."""
+        return 1 <= n_step < self.length and bool(self._transition_starts(n_step).sum() > 0)
+
+    def sample_sequences(self, batch: int, length: int) -> dict[str, torch.Tensor]:
+        """[B, T] windows of consecutive rows of one env stream each, every key of the row spec:
+        obs keys [B, T, ...], "action" [B, T, A], "reward" [B, T], flags [B, T] bool."""
+        _check_positive("sample_sequences", batch=batch, length=length)
+        if length > self.length:
+            raise ValueError(
+                f"replay.sample_sequences: T={length} exceeds the {self.length} rows a stream holds"
+            )
+        windows = np.maximum(self._count - length + 1, 0)  # [N] valid window starts per stream
+        if windows.sum() == 0:
+            raise ValueError(
+                f"replay.sample_sequences: no stream holds T={length} rows yet "
+                f"(most: {int(self._count.max())}); "
+                "prefill longer or check can_sample_sequences first"
+            )
+        env, start = self._pick(windows, (self._pos - self._count) % self.length, batch)  # [B], [B]
+        steps = torch.arange(length, device=self.storage_device)
+        flat = env[:, None] * self.length + (start[:, None] + steps) % self.length  # [B, T]
+        return {k: self._gather(k, flat) for k in self.spec}
+
+    def sample_transitions(self, batch: int, n_step: int, gamma: float) -> dict[str, Any]:
+        """n-step transitions: {"obs": {key: [B, ...]}, "action": [B, A], "reward": [B] (discounted
+        n-step sum), "discount": [B] (gamma^k, 0 on termination), "next_obs": {key: [B, ...]}}."""
+        _check_positive("sample_transitions", batch=batch, n_step=n_step)
+        if n_step >= self.length:
+            raise ValueError(
+                f"replay.sample_transitions: n_step={n_step} needs streams longer than "
+                f"{self.length} rows"
+            )
+        starts = self._transition_starts(n_step)  # [N]
+        if starts.sum() == 0:
+            raise ValueError(
+                f"replay.sample_transitions: no transition start with {n_step} rows after it yet; "
+                "prefill longer or check can_sample_transitions first"
+            )
+        length = self.length
+        env, pos = self._pick(starts, (self._tpos - self._tcount) % length, batch)  # [B], [B]
+        slot = self._starts[env, pos].long()  # [B] row t
+        follow = (
+            slot[:, None] + 1 + torch.arange(n_step, device=self.storage_device)
+        ) % length  # [B, n]
+        flat_follow = (env[:, None] * length + follow).T  # [n, B], time-major for nstep_targets
+        targets = nstep_targets(
+            self._flat["reward"][flat_follow],
+            self._flat["is_last"][flat_follow],
+            self._flat["is_terminal"][flat_follow],
+            gamma,
+        )
+        flat_now = env * length + slot  # [B]
+        flat_next = env * length + (slot + targets.steps) % length  # [B] row t+k
+        return {
+            "obs": {k: self._gather(k, flat_now) for k in self.obs_keys},
+            "action": self._gather("action", flat_now),
+            "reward": targets.reward.to(self.device, non_blocking=True),
+            "discount": targets.discount.to(self.device, non_blocking=True),
+            "next_obs": {k: self._gather(k, flat_next) for k in self.obs_keys},
+        }
+
+    def _transition_starts(self, n_step: int) -> np.ndarray:
+        """[N] valid transition starts per stream: the entries of the starts ring minus those among
+        the newest n_step rows (their n-step window is not stored yet)."""
+        back = np.arange(n_step)
+        slots = (self._pos[:, None] - 1 - back) % self.length  # [N, n] newest rows, newest first
+        held = back < self._count[:, None]
+        pending = (held & ~np.take_along_axis(self._last, slots, 1)).sum(1)
+        return np.maximum(self._tcount - pending, 0)
+
+    def _pick(
+        self, counts: np.ndarray, oldest: np.ndarray, batch: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Draws `batch` items from streams holding counts[e] candidates in chronological order,
+        starting at ring position oldest[e]. Returns (stream [B], ring position [B]) on the storage
+        device; uniform over all candidates, or by recency of the candidate within its stream."""
+        host = torch.from_numpy(np.stack([counts, oldest]))
+        counts_t, oldest_t = host.to(self.storage_device, non_blocking=True)  # [N], [N]
+        cum = counts_t.cumsum(0)  # [N]
+        u = torch.rand(
+            batch, 2, generator=self._gen, device=self.storage_device, dtype=torch.float64
+        )
+        total = cum[-1]
+        r = (u[:, 0] * total).long().minimum(total - 1)  # [B] index among all candidates
+        env = torch.searchsorted(cum, r, right=True)  # [B]
+        n_env = counts_t[env]
+        if self._age_cdf is None:
+            index = r - (cum[env] - n_env)  # [B] chronological index within the stream
+        else:
+            cdf = self._age_cdf
+            age = torch.searchsorted(cdf, u[:, 1] * cdf[-1], right=True).clamp_max(self.length - 1)
+            index = n_env - 1 - (age * n_env) // self.length  # rescaled to the stream's candidates
+        return env, (oldest_t[env] + index) % self.length
+
+    def _gather(self, key: str, flat: torch.Tensor) -> torch.Tensor:
+        """Rows at flat indices [...] -> [..., *spec shape] on the training device."""
+        rows = self._flat[key].index_select(0, flat.reshape(-1))
+        return rows.view(*flat.shape, *rows.shape[1:]).to(self.device, non_blocking=True)
+
+    # ------------------------------------------------------------------ save / load
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Writes the replay to directory `path` atomically: a temp dir beside it, then renames.
+        On any failure the previous contents of `path` stay as they were."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+        try:
+            filled = int(
+                self._count.max()
+            )  # every stream's rows and starts lie in slots [0, filled)
+            files = {
+                f"{k}.bin": _write_chunks(tmp / f"{k}.bin", self._data[k], filled)
+                for k in self.spec
+            }
+            files[STARTS_FILE] = _write_chunks(tmp / STARTS_FILE, self._starts, filled)
+            meta = {**self._meta(), "filled": filled, "files": files}
+            _write_file(tmp / META_FILE, json.dumps(meta).encode())
+            _swap_in(tmp, path)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+    def load(self, path: str | os.PathLike[str]) -> None:
+        """Restores a replay written by `save` (same spec and capacity). A missing, corrupt or
+        mismatched checkpoint raises ValueError and leaves this replay unchanged."""
+        path = Path(path)
+        meta = _read_meta(path)
+        mine = self._meta()
+        for key in ("spec", "num_envs", "length"):
+            if meta.get(key) != mine[key]:
+                raise ValueError(
+                    f"replay checkpoint {path}: {key} is {meta.get(key)}, "
+                    f"this replay has {mine[key]}"
+                )
+        try:
+            filled = int(meta["filled"])
+            files = {
+                name: meta["files"][name]
+                for name in [*(f"{k}.bin" for k in self.spec), STARTS_FILE]
+            }
+            pointers = {
+                k: np.asarray(meta[k], np.int64) for k in ("pos", "count", "tpos", "tcount")
+            }
+            for k, v in pointers.items():
+                top = self.length - 1 if k in ("pos", "tpos") else self.length
+                if v.shape != (self.num_envs,) or v.min() < 0 or v.max() > top:
+                    raise ValueError(f"{k}={v.tolist()} out of range")
+            if (pointers["tcount"] > pointers["count"]).any():
+                raise ValueError("more transition starts than rows")
+            if not 0 <= filled <= self.length or filled < pointers["count"].max():
+                raise ValueError(f"filled={filled} out of range")
+            saved = torch.frombuffer(
+                bytearray(base64.b64decode(meta["generator"])), dtype=torch.uint8
+            )
+            gen_state: torch.Tensor | None = saved
+            if meta["generator_device"] == self.storage_device.type:
+                torch.Generator(device=self.storage_device).set_state(saved)  # checks its size
+            else:  # CPU and CUDA generators differ: the data resumes exactly, the draws cannot
+                print(
+                    f"replay: {path} was sampled on {meta['generator_device']}, this replay lives "
+                    f"on {self.storage_device.type}; sampling continues from this replay's seed",
+                    flush=True,
+                )
+                gen_state = None
+        except (KeyError, TypeError, ValueError, RuntimeError) as err:
+            raise ValueError(
+                f"replay checkpoint {path}/{META_FILE} is corrupt ({type(err).__name__}: {err})"
+            ) from err
+        targets = {f"{k}.bin": v for k, v in self._data.items()}
+        targets[STARTS_FILE] = self._starts
+        for name, info in files.items():
+            expected = _chunk_bytes(targets[name], filled)
+            size = (path / name).stat().st_size if (path / name).exists() else None
+            if size != expected or info.get("bytes") != expected:
+                raise ValueError(
+                    f"replay checkpoint {path}/{name} is missing or truncated "
+                    f"({size} bytes, expected {expected})"
+                )
+        if len(self) > 0:  # keep what we hold intact: check every checksum before overwriting
+            for name, info in files.items():
+                _read_chunks(path / name, targets[name], filled, info["crc32"], write=False)
+        try:
+            for name, info in files.items():
+                _read_chunks(path / name, targets[name], filled, info["crc32"], write=True)
+        except ValueError:
+            self._clear()  # an empty replay stays empty
+            raise
+        self._pos, self._count = pointers["pos"], pointers["count"]
+        self._tpos, self._tcount = pointers["tpos"], pointers["tcount"]
+        self._last = self._data["is_last"].cpu().numpy().copy()
+        if gen_state is not None:
+            self._gen.set_state(gen_state)
+
+    def _meta(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "spec": {k: [list(s.shape), s.dtype] for k, s in self.spec.items()},
+            "num_envs": self.num_envs,
+            "length": self.length,
+            "sampling": self.sampling,
+            "pos": self._pos.tolist(),
+            "count": self._count.tolist(),
+            "tpos": self._tpos.tolist(),
+            "tcount": self._tcount.tolist(),
+            "generator": base64.b64encode(self._gen.get_state().numpy().tobytes()).decode(),
+            "generator_device": self.storage_device.type,
+        }
+
+    def _clear(self) -> None:
+        for a in (self._pos, self._count, self._tpos, self._tcount):
+            a[:] = 0
+        self._last[:] = False
+        self._data["is_last"].zero_()
+
+
+# ---------------------------------------------------------------------- helpers
+def _storage_device(device: torch.device, nbytes: int, fraction: float) -> torch.device:
+    """The training device when the store fits in `fraction` of its free memory, else the CPU."""
+    if device.type != "cuda":
+        return device
+    free, _ = torch.cuda.mem_get_info(device)
+    if nbytes <= fraction * free:
+        return device
+    print(
+        f"replay: {nbytes / 2**30:.1f} GiB does not fit in {fraction:.0%} of the "
+        f"{free / 2**30:.1f} GiB free on "
+        f"{device}; storing it on the CPU (batches are still moved to {device})",
+        flush=True,
+    )
+    return torch.device("cpu")
+
+
+def torch_dtype(name: str) -> torch.dtype:
+    """The torch dtype of a numpy dtype name (ArraySpec.dtype)."""
+    dtype = getattr(torch, np.dtype(name).name, None)
+    if not isinstance(dtype, torch.dtype):
+        raise ValueError(f"unsupported dtype {name!r} in a row spec")
+    return dtype
+
+
+def _host_bool(x: Any) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x).astype(bool).reshape(-1)
+
+
+def _check_positive(name: str, **values: int) -> None:
+    for k, v in values.items():
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise ValueError(f"replay.{name}: {k} must be a positive int, got {v!r}")
+
+
+def _chunks(store: torch.Tensor, filled: int) -> Iterator[tuple[int, slice]]:
+    """(stream, slot range) pieces of store[:, :filled], each at most _CHUNK_BYTES."""
+    per_slot = max(store[0, 0].nbytes, 1)
+    step = max(_CHUNK_BYTES // per_slot, 1)
+    for env in range(store.shape[0]):
+        for a in range(0, filled, step):
+            yield env, slice(a, min(a + step, filled))
+
+
+def _chunk_bytes(store: torch.Tensor, filled: int) -> int:
+    return store.shape[0] * filled * store[0, 0].nbytes
+
+
+def _write_chunks(path: Path, store: torch.Tensor, filled: int) -> dict[str, int]:
+    """Raw bytes of store[:, :filled] (stream-major) to `path`; returns its size and CRC32."""
+    crc = 0
+    with open(path, "wb") as f:
+        for env, part in _chunks(store, filled):
+            data = store[env, part].cpu().numpy()
+            view = np.ascontiguousarray(data).reshape(-1).view(np.uint8).data
+            crc = zlib.crc32(view, crc)
+            f.write(view)
+        f.flush()
+        os.fsync(f.fileno())
+    return {"bytes": _chunk_bytes(store, filled), "crc32": crc}
+
+
+def _read_chunks(path: Path, store: torch.Tensor, filled: int, crc32: int, write: bool) -> None:
+    """Reads `path` back into store[:, :filled] (or only verifies it when write=False)."""
+    crc = 0
+    np_dtype = torch.empty((), dtype=store.dtype).numpy().dtype
+    with open(path, "rb") as f:
+        for env, part in _chunks(store, filled):
+            buf = np.empty((part.stop - part.start, *store.shape[2:]), np_dtype)
+            view = buf.reshape(-1).view(np.uint8).data
+            if f.readinto(view) != len(view):
+                raise ValueError(f"replay checkpoint {path} is truncated")
+            crc = zlib.crc32(view, crc)
+            if write:
+                store[env, part] = torch.from_numpy(buf).to(store.device)
+    if crc != crc32:
+        raise ValueError(f"replay checkpoint {path} is corrupt (checksum mismatch)")
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _swap_in(tmp: Path, path: Path) -> None:
+    """Replaces directory `path` by `tmp` with renames; the old one is restored if that fails."""
+    if not path.exists():
+        os.replace(tmp, path)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
+    old.rmdir()  # a fresh unused name for the rename
+    os.replace(path, old)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        os.replace(old, path)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _read_meta(path: Path) -> dict[str, Any]:
+    meta_path = path / META_FILE
+    if not meta_path.is_file():
+        raise ValueError(f"replay checkpoint {path} not found (no {META_FILE})")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(
+            f"replay checkpoint {meta_path} is corrupt ({type(err).__name__}: {err})"
+        ) from err
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ValueError(
+            f"replay checkpoint {meta_path} has an unknown format (expected format {FORMAT})"
+        )
+    return meta

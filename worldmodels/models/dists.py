@@ -1,0 +1,245 @@
+"""Distributions and transforms the world model and the actor-critic share.
+
+- `symlog` / `symexp`: DreamerV3's squashing of targets and vector inputs.
+- `TwoHot`: discrete regression over `bins` in symlog space (DreamerV3 reward and value heads).
+- `MSEDist`: a unit-variance Gaussian used as "predict the mean" regression (V1/V2 heads).
+- `Bernoulli`: the continue head.
+- `OneHotST`: categorical over one-hot vectors with a uniform mix (`unimix`) and straight-through
+  gradients for samples and modes (categorical latents, discrete actions).
+- `BoundedNormal`: tanh mean, sigmoid-bounded std (DreamerV3 continuous actor).
+- `TanhNormal`: a Gaussian pushed through tanh (DreamerV1 continuous actor).
+
+All are plain classes over tensors (no torch.distributions), so they trace under torch.compile and
+never sync with the host. Logits are cast to float32 before use (bf16 autocast on CUDA).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+def symlog(x: torch.Tensor) -> torch.Tensor:
+    """sign(x) * log(1 + |x|): compresses large magnitudes, identity-like near 0."""
+    return torch.sign(x) * torch.log1p(x.abs())
+
+
+def symexp(x: torch.Tensor) -> torch.Tensor:
+    """Inverse of `symlog`."""
+    return torch.sign(x) * torch.expm1(x.abs())
+
+
+def twohot_bins(num: int = 255, low: float = -20.0, high: float = 20.0, device=None) -> torch.Tensor:
+    """Evenly spaced bin centres in symlog space, [num]."""
+    return torch.linspace(low, high, num, device=device)
+
+
+def twohot_encode(x: torch.Tensor, bins: torch.Tensor) -> torch.Tensor:
+    """Two-hot encode values `x` [...] (already in bin space) onto `bins` [K] -> weights [..., K].
+
+    The two nearest bins share the mass in proportion to closeness, so sum(w * bins) == x inside
+    the bin range (values outside are clipped to the end bins).
+    """
+    k = bins.shape[0]
+    x = x.unsqueeze(-1)  # [..., 1]
+    below = (bins <= x).sum(-1) - 1  # [...]
+    above = k - (bins > x).sum(-1)
+    below = below.clamp(0, k - 1)
+    above = above.clamp(0, k - 1)
+    equal = below == above
+    x = x.squeeze(-1)
+    dist_below = torch.where(equal, torch.ones_like(x), (bins[below] - x).abs())
+    dist_above = torch.where(equal, torch.ones_like(x), (bins[above] - x).abs())
+    total = dist_below + dist_above
+    w_below = dist_above / total
+    w_above = dist_below / total
+    return F.one_hot(below, k) * w_below.unsqueeze(-1) + F.one_hot(above, k) * w_above.unsqueeze(-1)
+
+
+class TwoHot:
+    """Discrete regression: logits over bins in symlog space; `mean` is in the original space.
+
+    `log_prob(target)` is the cross-entropy against the two-hot encoding of symlog(target).
+    """
+
+    def __init__(self, logits: torch.Tensor, bins: torch.Tensor):
+        self.logits = logits.float()  # [..., K]
+        self.bins = bins
+
+    @property
+    def mean(self) -> torch.Tensor:
+        probs = torch.softmax(self.logits, -1)
+        return symexp((probs * self.bins).sum(-1))
+
+    def mode(self) -> torch.Tensor:
+        return self.mean
+
+    def log_prob(self, target: torch.Tensor) -> torch.Tensor:
+        weights = twohot_encode(symlog(target.float()), self.bins)
+        return (weights * torch.log_softmax(self.logits, -1)).sum(-1)
+
+
+class MSEDist:
+    """A unit-variance Gaussian on the mean (constant dropped): log_prob = -0.5 * sum sq error over
+    the last `dims` dims (0 for scalars). Optionally in symlog space."""
+
+    def __init__(self, mean: torch.Tensor, dims: int = 0, use_symlog: bool = False):
+        self._pred = mean.float()
+        self.dims = dims
+        self.use_symlog = use_symlog
+
+    @property
+    def mean(self) -> torch.Tensor:
+        return symexp(self._pred) if self.use_symlog else self._pred
+
+    def mode(self) -> torch.Tensor:
+        return self.mean
+
+    def log_prob(self, target: torch.Tensor) -> torch.Tensor:
+        target = symlog(target.float()) if self.use_symlog else target.float()
+        sq = (self._pred - target) ** 2
+        if self.dims:
+            sq = sq.sum(tuple(range(-self.dims, 0)))
+        return -0.5 * sq
+
+
+class Bernoulli:
+    """Bernoulli from logits; `mean` is the probability of 1."""
+
+    def __init__(self, logits: torch.Tensor):
+        self.logits = logits.float()
+
+    @property
+    def mean(self) -> torch.Tensor:
+        return torch.sigmoid(self.logits)
+
+    def mode(self) -> torch.Tensor:
+        return (self.logits > 0).float()
+
+    def log_prob(self, target: torch.Tensor) -> torch.Tensor:
+        return -F.binary_cross_entropy_with_logits(self.logits, target.float(), reduction="none")
+
+
+def unimix_logits(logits: torch.Tensor, unimix: float) -> torch.Tensor:
+    """Log of (1 - unimix) * softmax(logits) + unimix / K: keeps every class probability above
+    unimix / K so KLs and log-probs stay bounded (DreamerV3)."""
+    logits = logits.float()
+    if unimix <= 0:
+        return torch.log_softmax(logits, -1)
+    probs = torch.softmax(logits, -1)
+    probs = (1 - unimix) * probs + unimix / logits.shape[-1]
+    return torch.log(probs)
+
+
+class OneHotST:
+    """Categorical over one-hot vectors [..., K] with straight-through gradients.
+
+    `sample()` draws a one-hot (Gumbel-max, no host sync) and adds `probs - sg(probs)`, so the value
+    is exactly one-hot while gradients flow as if it were `probs`. `logits` passed in are already
+    normalized (see `unimix_logits`).
+    """
+
+    def __init__(self, logits: torch.Tensor):
+        self.logits = torch.log_softmax(logits.float(), -1)  # [..., K]
+        self.probs = self.logits.exp()
+
+    def _st(self, onehot: torch.Tensor) -> torch.Tensor:
+        return onehot + self.probs - self.probs.detach()
+
+    def mode(self) -> torch.Tensor:
+        return self._st(F.one_hot(self.logits.argmax(-1), self.logits.shape[-1]).float())
+
+    def sample(self) -> torch.Tensor:
+        u = torch.rand_like(self.logits).clamp(1e-6, 1 - 1e-6)
+        idx = (self.logits - torch.log(-torch.log(u))).argmax(-1)
+        return self._st(F.one_hot(idx, self.logits.shape[-1]).float())
+
+    rsample = sample
+
+    def log_prob(self, onehot: torch.Tensor) -> torch.Tensor:
+        return (onehot * self.logits).sum(-1)
+
+    def entropy(self) -> torch.Tensor:
+        return -(self.probs * self.logits).sum(-1)
+
+
+def categorical_kl(lhs_logits: torch.Tensor, rhs_logits: torch.Tensor) -> torch.Tensor:
+    """KL(lhs || rhs) of categoricals given normalized log-probs [..., K] -> [...]."""
+    return (lhs_logits.exp() * (lhs_logits - rhs_logits)).sum(-1)
+
+
+def gaussian_kl(
+    mean_q: torch.Tensor, std_q: torch.Tensor, mean_p: torch.Tensor, std_p: torch.Tensor
+) -> torch.Tensor:
+    """KL(N(mean_q, std_q) || N(mean_p, std_p)) per dim (diagonal Gaussians), same shape."""
+    var_ratio = (std_q / std_p) ** 2
+    t1 = ((mean_q - mean_p) / std_p) ** 2
+    return 0.5 * (var_ratio + t1 - 1 - torch.log(var_ratio))
+
+
+class _Normal:
+    """Diagonal Gaussian over the last dim (log_prob/entropy summed over it)."""
+
+    def __init__(self, mean: torch.Tensor, std: torch.Tensor):
+        self.loc = mean
+        self.std = std
+
+    def rsample(self) -> torch.Tensor:
+        return self.loc + self.std * torch.randn_like(self.loc)
+
+    def base_log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        z = (x - self.loc) / self.std
+        return (-0.5 * z**2 - torch.log(self.std) - 0.5 * math.log(2 * math.pi)).sum(-1)
+
+
+class BoundedNormal(_Normal):
+    """DreamerV3's continuous actor: mean = tanh(raw), std = (max - min) * sigmoid(raw + 2) + min.
+
+    Samples are not clipped (the RSSM scales actions by 1 / max(1, |a|), the agent clips before the
+    env), so `log_prob` of a sample is exact.
+    """
+
+    def __init__(self, raw: torch.Tensor, min_std: float = 0.1, max_std: float = 1.0):
+        mean, std = raw.float().chunk(2, -1)
+        super().__init__(torch.tanh(mean), (max_std - min_std) * torch.sigmoid(std + 2.0) + min_std)
+
+    sample = _Normal.rsample
+
+    def mode(self) -> torch.Tensor:
+        return self.loc
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        return self.base_log_prob(x)
+
+    def entropy(self) -> torch.Tensor:
+        return (0.5 * math.log(2 * math.pi * math.e) + torch.log(self.std)).sum(-1)
+
+
+class TanhNormal(_Normal):
+    """DreamerV1's continuous actor: a = tanh(u), u ~ N(5 tanh(m / 5), softplus(s + init) + min)."""
+
+    def __init__(self, raw: torch.Tensor, init_std: float = 5.0, min_std: float = 1e-4):
+        mean, std = raw.float().chunk(2, -1)
+        raw_init = math.log(math.exp(init_std) - 1)
+        super().__init__(5 * torch.tanh(mean / 5), F.softplus(std + raw_init) + min_std)
+
+    def rsample(self) -> torch.Tensor:
+        return torch.tanh(super().rsample())
+
+    sample = rsample
+
+    def mode(self) -> torch.Tensor:
+        return torch.tanh(self.loc)
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.clamp(-0.999999, 0.999999)
+        u = torch.atanh(x)
+        # change of variables: log|d tanh(u) / du| = 2 (log 2 - u - softplus(-2u))
+        log_det = (2 * (math.log(2) - u - F.softplus(-2 * u))).sum(-1)
+        return self.base_log_prob(u) - log_det
+
+    def entropy(self) -> torch.Tensor:
+        """Single-sample estimate (no closed form): -log p(a) for a fresh sample."""
+        return -self.log_prob(self.rsample())

@@ -1,0 +1,264 @@
+"""Recurrent state-space model (PlaNet / Dreamer): a deterministic recurrent path plus a stochastic
+latent, with a transition prior p(z_t | h_t) and a representation posterior q(z_t | h_t, e_t).
+
+State: a dict of tensors with the same leading dims ([B] for one step, [B, T] or [H+1, N] for
+sequences):
+    "deter" [..., D]  the recurrent (GRU) state h_t
+    "stoch" [..., Z]  the latent sample z_t (categorical: S one-hots of C classes, flattened, Z=S*C)
+    "stat"  [..., P]  raw parameters of the distribution z_t was drawn from (logits / mean+std)
+
+Latent kinds (`latent`):
+    "categorical"   S x C one-hot, straight-through sample, `unimix` uniform mix (DreamerV2/V3)
+    "gaussian"      S dims, mean and softplus std (+0.1) (PlaNet / DreamerV1)
+    "deterministic" S dims, z = mean, no noise; KL becomes 0.5 * squared distance (the RNN
+                    ablation: every part of the state is a deterministic function of the inputs)
+`recurrent=False` drops the GRU (the SSM ablation, "stochastic only"): h_t = MLP(z_{t-1}, a_{t-1})
+carries no memory and the features are z_t alone.
+
+Speed: the per-step cells (`_obs_cell`, `_img_cell`) are small pure functions of tensors that
+`compile=True` hands to torch.compile; work that does not depend on the recurrence (encoder
+projection, prior parameters over a whole sequence) is batched outside the loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from worldmodels.models.dists import OneHotST, categorical_kl, gaussian_kl, unimix_logits
+
+State = dict[str, torch.Tensor]
+LATENTS = ("categorical", "gaussian", "deterministic")
+
+
+class GRUCell(nn.Module):
+    """DreamerV3's GRU: one linear over [input, h] -> LayerNorm -> gates, update-gate bias -1.
+
+    `blocks > 1` makes the recurrent weights block-diagonal (DreamerV3's block GRU): each of the
+    `blocks` groups sees the whole input and its own slice of h.
+    """
+
+    def __init__(self, inp: int, size: int, norm: bool = True, blocks: int = 1):
+        super().__init__()
+        if size % blocks:
+            raise ValueError(f"GRU size {size} must be divisible by gru_blocks={blocks}")
+        self.size, self.blocks = size, blocks
+        per = size // blocks
+        if blocks == 1:
+            self.linear = nn.Linear(inp + size, 3 * size, bias=not norm)
+        else:
+            self.weight = nn.Parameter(torch.empty(blocks, inp + per, 3 * per))
+            nn.init.xavier_uniform_(self.weight)
+        self.norm = nn.LayerNorm(3 * per, eps=1e-3) if norm else nn.Identity()
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        b, g = x.shape[0], self.blocks
+        if g == 1:
+            parts = self.norm(self.linear(torch.cat([x, h], -1))).reshape(b, 1, 3, self.size)
+        else:
+            hb = h.reshape(b, g, self.size // g)
+            xin = torch.cat([x.unsqueeze(1).expand(b, g, x.shape[-1]), hb], -1)  # [B, G, I+D/G]
+            out = torch.einsum("bgi,gio->bgo", xin, self.weight.to(xin.dtype))
+            parts = self.norm(out).reshape(b, g, 3, self.size // g)
+        reset, cand, update = (parts[:, :, i].reshape(b, self.size) for i in range(3))
+        reset = torch.sigmoid(reset)
+        cand = torch.tanh(reset * cand)
+        update = torch.sigmoid(update - 1.0)
+        return update * cand + (1 - update) * h
+
+
+def _dense(inp: int, out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(inp, out, bias=False), nn.LayerNorm(out, eps=1e-3), nn.SiLU())
+
+
+class RSSM(nn.Module):
+    """Deterministic GRU path + stochastic latent; see the module docstring for the state layout."""
+
+    def __init__(
+        self,
+        embed_dim: int,
+        act_dim: int,
+        deter: int = 512,
+        stoch: int = 32,
+        classes: int = 32,
+        hidden: int = 512,
+        latent: str = "categorical",
+        unimix: float = 0.01,
+        gru_norm: bool = True,
+        gru_blocks: int = 1,
+        recurrent: bool = True,
+        learned_initial: bool = True,
+        compile: bool = False,
+    ):
+        super().__init__()
+        if latent not in LATENTS:
+            raise ValueError(f"unknown latent {latent!r}; valid: {', '.join(LATENTS)}")
+        self.deter_dim, self.latent, self.stoch, self.classes = deter, latent, stoch, classes
+        self.unimix, self.recurrent, self.learned_initial = unimix, recurrent, learned_initial
+        self.stoch_dim = stoch * classes if latent == "categorical" else stoch
+        self.stat_dim = {"categorical": stoch * classes, "gaussian": 2 * stoch}.get(latent, stoch)
+        self.feat_dim = self.stoch_dim + (deter if recurrent else 0)
+
+        self.img_in = _dense(self.stoch_dim + act_dim, hidden)
+        if recurrent:
+            self.core: nn.Module = GRUCell(hidden, deter, norm=gru_norm, blocks=gru_blocks)
+        else:
+            self.core = _dense(hidden, deter)
+        self.img_out = nn.Sequential(_dense(deter, hidden), nn.Linear(hidden, self.stat_dim))
+        # Posterior MLP on [h, e], split so the embedding part is projected for all T at once.
+        self.obs_deter = nn.Linear(deter, hidden, bias=False)
+        self.obs_embed = nn.Linear(embed_dim, hidden, bias=False)
+        self.obs_out = nn.Sequential(
+            nn.LayerNorm(hidden, eps=1e-3), nn.SiLU(), nn.Linear(hidden, self.stat_dim)
+        )
+        self.init_deter = nn.Parameter(torch.zeros(deter), requires_grad=learned_initial)
+
+        self._obs_cell: Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = (
+            self._obs_cell_eager
+        )
+        self._img_cell: Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = (
+            self._img_cell_eager
+        )
+        if compile:
+            self._obs_cell = torch.compile(self._obs_cell_eager, dynamic=False)
+            self._img_cell = torch.compile(self._img_cell_eager, dynamic=False)
+
+    # ---- distributions over z -------------------------------------------------------------
+    def _logits(self, stat: torch.Tensor) -> torch.Tensor:
+        logits = stat.float().reshape(*stat.shape[:-1], self.stoch, self.classes)
+        return unimix_logits(logits, self.unimix)  # [..., S, C]
+
+    def _mean_std(self, stat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        stat = stat.float()
+        if self.latent == "deterministic":
+            return stat, torch.ones_like(stat)
+        mean, std = stat.chunk(2, -1)
+        return mean, nn.functional.softplus(std) + 0.1
+
+    def sample(self, stat: torch.Tensor, sample: bool = True) -> torch.Tensor:
+        """Draw z [..., Z] from the distribution with parameters `stat` (mode if not `sample`)."""
+        if self.latent == "categorical":
+            dist = OneHotST(self._logits(stat))
+            z = dist.sample() if sample else dist.mode()
+            return z.reshape(*stat.shape[:-1], self.stoch_dim).to(stat.dtype)
+        mean, std = self._mean_std(stat)
+        if self.latent == "gaussian" and sample:
+            return (mean + std * torch.randn_like(mean)).to(stat.dtype)
+        return mean.to(stat.dtype)
+
+    def kl(self, lhs: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
+        """KL(lhs || rhs) between latent distributions given their stats [..., P] -> [...]."""
+        if self.latent == "categorical":
+            return categorical_kl(self._logits(lhs), self._logits(rhs)).sum(-1)
+        mq, sq = self._mean_std(lhs)
+        mp, sp = self._mean_std(rhs)
+        return gaussian_kl(mq, sq, mp, sp).sum(-1)
+
+    def entropy(self, stat: torch.Tensor) -> torch.Tensor:
+        """Entropy of the latent distribution [...] (0 for the deterministic latent)."""
+        if self.latent == "categorical":
+            return OneHotST(self._logits(stat)).entropy().sum(-1)
+        if self.latent == "deterministic":
+            return torch.zeros(stat.shape[:-1], device=stat.device)
+        _, std = self._mean_std(stat)
+        return (0.5 * torch.log(2 * torch.pi * torch.e * std**2)).sum(-1)
+
+    # ---- state ---------------------------------------------------------------------------
+    def feat(self, state: State) -> torch.Tensor:
+        """Features the heads read: [h, z] (or z alone without the recurrent path)."""
+        if not self.recurrent:
+            return state["stoch"]
+        return torch.cat([state["deter"], state["stoch"]], -1)
+
+    def initial(self, batch: int) -> State:
+        """Start state [B]: h0 = tanh(learned vector) (zeros when not learned), z0 = prior mode."""
+        deter = torch.tanh(self.init_deter).unsqueeze(0).expand(batch, -1)
+        if not self.learned_initial:
+            deter = deter.detach()
+        stat = self.img_out(deter)
+        # z0 carries no gradient into the prior head: it is a starting point, not a prediction
+        return {"deter": deter, "stoch": self.sample(stat, sample=False).detach(), "stat": stat}
+
+    # ---- per-step cells (compiled when asked) --------------------------------------------
+    def _transition(self, deter: torch.Tensor, stoch: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        # Out-of-range continuous actions from an unclipped policy sample are scaled into [-1, 1].
+        action = action / action.abs().clamp(min=1.0).detach()
+        x = self.img_in(torch.cat([stoch, action.to(stoch.dtype)], -1))
+        return self.core(x, deter) if self.recurrent else self.core(x)
+
+    def _obs_cell_eager(
+        self,
+        deter: torch.Tensor,  # [B, D]
+        stoch: torch.Tensor,  # [B, Z]
+        action: torch.Tensor,  # [B, A] previous action
+        embed_h: torch.Tensor,  # [B, hidden] projected embedding of o_t
+        keep: torch.Tensor,  # [B, 1] 0 where o_t starts an episode
+        init_deter: torch.Tensor,  # [B, D]
+        init_stoch: torch.Tensor,  # [B, Z]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        deter = deter * keep + init_deter * (1 - keep)
+        stoch = stoch * keep + init_stoch * (1 - keep)
+        deter = self._transition(deter, stoch, action * keep)
+        stat = self.obs_out(self.obs_deter(deter) + embed_h)
+        return deter, self.sample(stat), stat
+
+    def _img_cell_eager(
+        self, deter: torch.Tensor, stoch: torch.Tensor, action: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        deter = self._transition(deter, stoch, action)
+        stat = self.img_out(deter)
+        return deter, self.sample(stat), stat
+
+    # ---- rollouts ------------------------------------------------------------------------
+    def observe(
+        self,
+        state: State,  # [B] previous posterior
+        embed: torch.Tensor,  # [B, T, E]
+        prev_action: torch.Tensor,  # [B, T, A] action taken before o_t
+        is_first: torch.Tensor,  # [B, T] bool
+    ) -> tuple[State, torch.Tensor]:
+        """Filter a sequence: posteriors [B, T] and prior stats [B, T, P] of the same steps."""
+        b, t = is_first.shape
+        assert embed.shape[:2] == (b, t) and prev_action.shape[:2] == (b, t), "observe: [B, T] mismatch"
+        init = self.initial(b)
+        embed_h = self.obs_embed(embed)  # [B, T, hidden]
+        keep = (1.0 - is_first.to(embed_h.dtype)).unsqueeze(-1)  # [B, T, 1]
+        deter, stoch = state["deter"], state["stoch"]
+        deters, stochs, stats = [], [], []
+        for i in range(t):
+            deter, stoch, stat = self._obs_cell(
+                deter, stoch, prev_action[:, i], embed_h[:, i], keep[:, i], init["deter"], init["stoch"]
+            )
+            deters.append(deter)
+            stochs.append(stoch)
+            stats.append(stat)
+        post = {"deter": torch.stack(deters, 1), "stoch": torch.stack(stochs, 1), "stat": torch.stack(stats, 1)}
+        prior_stat = self.img_out(post["deter"])  # [B, T, P]: the prior depends on h_t only
+        return post, prior_stat
+
+    def imagine(
+        self,
+        start: State,  # [N]
+        policy_or_actions: Callable[[torch.Tensor], torch.Tensor] | torch.Tensor,
+        horizon: int,
+    ) -> tuple[State, torch.Tensor]:
+        """Roll the prior forward `horizon` steps from `start`.
+
+        Returns states [H+1, N] (index 0 is `start`) and actions [H, N, A] (a_t taken in state t).
+        """
+        deter, stoch = start["deter"], start["stoch"]
+        deters, stochs, stats, actions = [deter], [stoch], [start["stat"]], []
+        for i in range(horizon):
+            if callable(policy_or_actions):
+                action = policy_or_actions(self.feat({"deter": deter, "stoch": stoch}))
+            else:
+                action = policy_or_actions[i]
+            deter, stoch, stat = self._img_cell(deter, stoch, action)
+            deters.append(deter)
+            stochs.append(stoch)
+            stats.append(stat)
+            actions.append(action)
+        states = {"deter": torch.stack(deters), "stoch": torch.stack(stochs), "stat": torch.stack(stats)}
+        return states, torch.stack(actions)

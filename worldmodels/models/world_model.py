@@ -1,0 +1,318 @@
+"""The world model: encoder + RSSM + heads (decoder, reward, continue), its losses and its update.
+
+Public API (planners and feature-based heads use exactly this):
+
+    wm = WorldModel(obs_spec, act_spec, **config)     # config: see WorldModel.__init__
+    state = wm.initial(B)                             # State dict [B] (see models/rssm.py)
+    state, feat = wm.observe(state, obs, prev_action, is_first)
+        # one step:  obs {key: [B, ...]}, prev_action [B, A], is_first [B]  -> state [B], feat [B, F]
+        # sequence:  obs {key: [B, T, ...]}, prev_action [B, T, A], is_first [B, T]
+        #            -> posteriors [B, T] (state dict), feat [B, T, F]
+    roll = wm.imagine(start, policy_or_actions, H)
+        # start: State with any leading dims (flattened to N); policy: feat [N, F] -> action [N, A],
+        # or actions [H, N, A]. -> Rollout(feat [H+1, N, F], action [H, N, A], reward [H, N],
+        #    cont [H, N], state [H+1, N]); reward_t / cont_t are predicted at state t+1.
+    terms, post = wm.loss(batch)    # dict of unweighted [B, T] terms, posteriors [B, T]
+    wm.feat_dim                     # F
+    wm.world_model_config()         # plain dict; WorldModel.from_config(cfg) rebuilds the model
+
+`prev_action` follows the row convention (action_t is taken at obs_t): the RSSM step for o_t uses
+action_{t-1}, zero at t=0 and at episode starts (`shift_actions`).
+
+Loss terms (all [B, T], scaled by `loss_scales`, whose keys must be exactly LOSS_TERMS):
+    image, vector   reconstruction (-log p = sum of squared errors; vectors in symlog space)
+    reward          -log p(r_t | s_t)
+    cont            -log p(1 - is_terminal_t | s_t)
+    dyn             max(free_nats, KL(sg(q) || p))   trains the prior   (KL balancing)
+    rep             max(free_nats, KL(q || sg(p)))   trains the posterior
+A term whose component is absent (no decoder, no vector obs, no continue head) is not produced;
+with `kl_balance=False` both dyn and rep are the plain max(free_nats, KL(q || p)) (gradients to
+both sides), i.e. total weight dyn + rep on an unbalanced KL.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import torch
+from torch import nn
+
+from worldmodels.envs.spaces import IMAGE_KEY, VECTOR_KEY, ActSpec, ArraySpec, ObsSpec
+from worldmodels.models.heads import Decoder, DistHead, Encoder
+from worldmodels.models.nets import image_to_float
+from worldmodels.models.rssm import RSSM, State
+
+LOSS_TERMS = ("image", "vector", "reward", "cont", "dyn", "rep")
+DEFAULT_LOSS_SCALES = {"image": 1.0, "vector": 1.0, "reward": 1.0, "cont": 1.0, "dyn": 0.5, "rep": 0.1}
+REWARD_HEADS = ("twohot", "mse")
+
+
+class Rollout(NamedTuple):
+    """An imagined trajectory: states 0..H, actions/rewards/continues of the H transitions."""
+
+    feat: torch.Tensor  # [H+1, N, F]
+    action: torch.Tensor  # [H, N, A]
+    reward: torch.Tensor  # [H, N] reward on arriving at state t+1
+    cont: torch.Tensor  # [H, N] probability the episode continues at state t+1
+    state: State  # [H+1, N]
+
+
+def shift_actions(action: torch.Tensor, is_first: torch.Tensor) -> torch.Tensor:
+    """Row actions [B, T, A] -> the RSSM's previous actions [B, T, A]: action_{t-1}, zero at t=0
+    and where is_first."""
+    prev = torch.cat([torch.zeros_like(action[:, :1]), action[:, :-1]], 1)
+    return prev * (1.0 - is_first.float()).unsqueeze(-1)
+
+
+def autocast(device: torch.device) -> torch.autocast:
+    """bf16 autocast on CUDA, a no-op elsewhere (CPU runs float32)."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+
+def plain_specs(obs_spec: ObsSpec, act_spec: ActSpec) -> tuple[ObsSpec, ActSpec]:
+    """Copies of the specs as the plain dataclasses (hydra.utils.instantiate hands them over as
+    OmegaConf structured configs)."""
+    obs = {str(k): ArraySpec(tuple(int(d) for d in v.shape), str(v.dtype)) for k, v in obs_spec.items()}
+    return obs, ActSpec(int(act_spec.dim), bool(act_spec.discrete))
+
+
+def make_adam(params, lr: float, eps: float, device: torch.device) -> torch.optim.Adam:
+    """Adam; fused kernels on CUDA."""
+    return torch.optim.Adam(params, lr=lr, eps=eps, fused=device.type == "cuda" or None)
+
+
+class WorldModel(nn.Module):
+    """Encoder + RSSM + decoder/reward/continue heads. See the module docstring for the API."""
+
+    def __init__(
+        self,
+        obs_spec: ObsSpec,
+        act_spec: ActSpec,
+        units: int = 512,
+        layers: int = 2,
+        cnn_depth: int = 32,
+        deter: int = 512,
+        stoch: int = 32,
+        classes: int = 32,
+        hidden: int = 512,
+        latent: str = "categorical",
+        unimix: float = 0.01,
+        gru_norm: bool = True,
+        gru_blocks: int = 1,
+        recurrent: bool = True,
+        learned_initial: bool = True,
+        decoder: bool = True,
+        cont_head: bool = True,
+        reward_head: str = "twohot",
+        symlog_inputs: bool = True,
+        bins: int = 255,
+        free_nats: float = 1.0,
+        kl_balance: bool = True,
+        loss_scales: dict[str, float] | None = None,
+        compile: bool = False,
+    ):
+        super().__init__()
+        obs_spec, act_spec = plain_specs(obs_spec, act_spec)
+        args = dict(locals())
+        args.pop("self")
+        args.pop("__class__", None)
+        self._config = args
+        if reward_head not in REWARD_HEADS:
+            raise ValueError(f"unknown reward_head {reward_head!r}; valid: {', '.join(REWARD_HEADS)}")
+        scales = dict(DEFAULT_LOSS_SCALES if loss_scales is None else loss_scales)
+        if set(scales) != set(LOSS_TERMS):
+            raise ValueError(f"loss_scales keys {sorted(scales)} must be exactly {sorted(LOSS_TERMS)}")
+        self.loss_scales = {k: float(v) for k, v in scales.items()}
+        self.obs_spec, self.act_spec = obs_spec, act_spec
+        self.free_nats, self.kl_balance = float(free_nats), kl_balance
+
+        self.encoder = Encoder(obs_spec, units, layers, cnn_depth, symlog_inputs)
+        self.rssm = RSSM(
+            self.encoder.out_dim, act_spec.dim, deter, stoch, classes, hidden, latent, unimix,
+            gru_norm, gru_blocks, recurrent, learned_initial, compile,
+        )
+        f = self.rssm.feat_dim
+        self.decoder = Decoder(f, obs_spec, units, layers, cnn_depth, symlog_inputs) if decoder else None
+        self.reward = DistHead(f, reward_head, units, layers, bins, zero_init=reward_head == "twohot")
+        self.cont = DistHead(f, "bernoulli", units, layers) if cont_head else None
+        if compile:
+            for head in (self.decoder, self.reward, self.cont):
+                if head is not None:
+                    head.compile(dynamic=False)
+
+        terms = ["reward", "dyn", "rep"]
+        if decoder:
+            terms += [k for k in (IMAGE_KEY, VECTOR_KEY) if k in obs_spec]
+        if cont_head:
+            terms.append("cont")
+        self.active_terms = frozenset(terms)
+
+    # ---- construction ----------------------------------------------------------------------
+    @property
+    def feat_dim(self) -> int:
+        return self.rssm.feat_dim
+
+    @property
+    def device(self) -> torch.device:
+        return self.rssm.init_deter.device
+
+    def world_model_config(self) -> dict[str, Any]:
+        """Constructor arguments as plain Python values (specs as dicts); see `from_config`."""
+        cfg = dict(self._config)
+        cfg["obs_spec"] = {k: {"shape": list(v.shape), "dtype": v.dtype} for k, v in self.obs_spec.items()}
+        cfg["act_spec"] = dataclasses.asdict(self.act_spec)
+        cfg["loss_scales"] = dict(self.loss_scales)
+        return cfg
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> WorldModel:
+        """Rebuild a model from `world_model_config()` (load weights with `load_state_dict`)."""
+        cfg = dict(config)
+        obs_spec = {k: ArraySpec(tuple(v["shape"]), v["dtype"]) for k, v in cfg.pop("obs_spec").items()}
+        act_spec = ActSpec(**cfg.pop("act_spec"))
+        return cls(obs_spec, act_spec, **cfg)
+
+    # ---- filtering and imagination ---------------------------------------------------------
+    def initial(self, batch: int) -> State:
+        """Initial RSSM state for `batch` sequences."""
+        return self.rssm.initial(batch)
+
+    def observe(
+        self,
+        state: State | None,
+        obs: dict[str, torch.Tensor],
+        prev_action: torch.Tensor,
+        is_first: torch.Tensor,
+    ) -> tuple[State, torch.Tensor]:
+        """Posterior state(s) and features for one step ([B]) or a sequence ([B, T])."""
+        post, _ = self._observe(state, obs, prev_action, is_first)
+        return post, self.rssm.feat(post)
+
+    def _observe(
+        self, state: State | None, obs: dict[str, torch.Tensor], prev_action: torch.Tensor, is_first: torch.Tensor
+    ) -> tuple[State, torch.Tensor]:
+        single = is_first.dim() == 1
+        if single:
+            obs = {k: v.unsqueeze(1) for k, v in obs.items()}
+            prev_action, is_first = prev_action.unsqueeze(1), is_first.unsqueeze(1)
+        if state is None:
+            state = self.initial(is_first.shape[0])
+        embed = self.encoder({k: v for k, v in obs.items() if k in self.obs_spec})  # [B, T, E]
+        post, prior_stat = self.rssm.observe(state, embed, prev_action, is_first)
+        if single:
+            post = {k: v[:, 0] for k, v in post.items()}
+            prior_stat = prior_stat[:, 0]
+        return post, prior_stat
+
+    def imagine(
+        self,
+        start: State,
+        policy_or_actions: Callable[[torch.Tensor], torch.Tensor] | torch.Tensor,
+        horizon: int,
+    ) -> Rollout:
+        """Roll the prior `horizon` steps from `start` (leading dims flattened to N) under a policy
+        (feat [N, F] -> action [N, A]) or given actions [H, N, A]; predict rewards and continues."""
+        lead = start["deter"].shape[:-1]
+        start = {k: v.reshape(-1, v.shape[-1]) for k, v in start.items()}
+        if not callable(policy_or_actions):
+            n = start["deter"].shape[0]
+            if policy_or_actions.shape[:2] != (horizon, n):
+                raise ValueError(f"actions must be [H={horizon}, N={n}, A], got {tuple(policy_or_actions.shape)} (start {tuple(lead)})")
+        states, action = self.rssm.imagine(start, policy_or_actions, horizon)
+        feat = self.rssm.feat(states)  # [H+1, N, F]
+        reward = self.reward(feat[1:]).mean  # [H, N]
+        cont = self.cont(feat[1:]).mean if self.cont is not None else torch.ones_like(reward)
+        return Rollout(feat, action, reward, cont, states)
+
+    # ---- losses and update -----------------------------------------------------------------
+    def loss(self, batch: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], State]:
+        """Unweighted loss terms (dict of [B, T]) and posteriors [B, T] for a sequences batch."""
+        terms, post, _ = self._loss(batch)
+        return terms, post
+
+    def _loss(self, batch: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], State, torch.Tensor]:
+        is_first = batch["is_first"]
+        prev_action = shift_actions(batch["action"], is_first)
+        obs = {k: batch[k] for k in self.obs_spec}
+        post, prior_stat = self._observe(None, obs, prev_action, is_first)
+        feat = self.rssm.feat(post)  # [B, T, F]
+        terms: dict[str, torch.Tensor] = {}
+        if self.decoder is not None:
+            for key, dist in self.decoder(feat).items():
+                target = image_to_float(obs[key]) if key == IMAGE_KEY else obs[key]
+                terms[key] = -dist.log_prob(target)
+        terms["reward"] = -self.reward(feat).log_prob(batch["reward"])
+        if self.cont is not None:
+            terms["cont"] = -self.cont(feat).log_prob(1.0 - batch["is_terminal"].float())
+        q, p = post["stat"], prior_stat
+        if self.kl_balance:
+            terms["dyn"] = self.rssm.kl(q.detach(), p).clamp(min=self.free_nats)
+            terms["rep"] = self.rssm.kl(q, p.detach()).clamp(min=self.free_nats)
+        else:
+            kl = self.rssm.kl(q, p).clamp(min=self.free_nats)
+            terms["dyn"], terms["rep"] = kl, kl
+        assert set(terms) == self.active_terms, f"loss terms {sorted(terms)} != {sorted(self.active_terms)}"
+        return terms, post, prior_stat
+
+    def total_loss(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Sum of scale * mean(term) over the terms (0-dim)."""
+        assert set(terms) <= set(self.loss_scales), f"unscaled loss terms: {set(terms) - set(self.loss_scales)}"
+        return sum((self.loss_scales[k] * v.mean() for k, v in terms.items()), torch.zeros((), device=self.device))
+
+    def make_optimizer(self, lr: float = 1e-4, eps: float = 1e-8) -> torch.optim.Adam:
+        """Adam over all world-model parameters (fused on CUDA)."""
+        return make_adam(self.parameters(), lr, eps, self.device)
+
+    def train_step(
+        self, batch: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer, clip: float = 1000.0
+    ) -> tuple[dict[str, torch.Tensor], State]:
+        """One gradient step on a sequences batch. Returns 0-dim metrics ("wm/...") and the
+        detached posteriors [B, T] (imagination starts). No host sync."""
+        with autocast(self.device):
+            terms, post, prior_stat = self._loss(batch)
+            loss = self.total_loss(terms)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = nn.utils.clip_grad_norm_(self.parameters(), clip)
+        optimizer.step()
+        with torch.no_grad():
+            metrics = {f"wm/loss/{k}": v.mean().detach() for k, v in terms.items()}
+            metrics["wm/loss"] = loss.detach()
+            metrics["wm/kl"] = self.rssm.kl(post["stat"], prior_stat).mean()
+            metrics["wm/prior_entropy"] = self.rssm.entropy(prior_stat).mean()
+            metrics["wm/post_entropy"] = self.rssm.entropy(post["stat"]).mean()
+            metrics["wm/grad_norm"] = grad_norm.detach()
+        return metrics, {k: v.detach() for k, v in post.items()}
+
+    # ---- diagnostics -----------------------------------------------------------------------
+    @property
+    def can_predict_video(self) -> bool:
+        return self.decoder is not None and IMAGE_KEY in self.obs_spec
+
+    @torch.no_grad()
+    def video_prediction(self, batch: dict[str, torch.Tensor], context: int = 5) -> torch.Tensor:
+        """Open-loop prediction of the first sequence of `batch`: observe `context` frames, then
+        imagine with the batch's actions. Returns uint8 [T, H, 3W, C]: truth | model | error."""
+        if not self.can_predict_video:
+            raise ValueError("video_prediction needs an image observation and a decoder (decoder=true)")
+        seq = {k: v[:1] for k, v in batch.items()}
+        image = seq[IMAGE_KEY]  # [1, T, H, W, C]
+        t = image.shape[1]
+        if not 0 < context < t:
+            raise ValueError(f"context must be in 1..{t - 1} for sequences of length {t}, got {context}")
+        assert self.decoder is not None and self.decoder.cnn is not None
+        with autocast(self.device):
+            obs = {k: seq[k][:, :context] for k in self.obs_spec}
+            prev = shift_actions(seq["action"], seq["is_first"])
+            post, feat = self.observe(None, obs, prev[:, :context], seq["is_first"][:, :context])
+            start = {k: v[:, -1] for k, v in post.items()}
+            actions = seq["action"][:, context - 1 : t - 1].transpose(0, 1)  # [T-ctx, 1, A]
+            roll = self.imagine(start, actions, t - context)
+            feats = torch.cat([feat, roll.feat[1:].transpose(0, 1)], 1)  # [1, T, F]
+            model = self.decoder.cnn(feats)[0].float()  # [T, C, H, W] in [-0.5, 0.5]
+        model = ((model.permute(0, 2, 3, 1) + 0.5).clamp(0, 1) * 255).to(torch.uint8)  # [T, H, W, C]
+        truth = image[0]
+        error = (truth.float() - model.float()).abs().to(torch.uint8)
+        return torch.cat([truth, model, error], 2)  # [T, H, 3W, C]
