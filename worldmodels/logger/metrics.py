@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 
 class MetricMean:
@@ -84,7 +85,7 @@ class Logger:
         if self.console:
             shown = [f"{k}={v:.4g}" for k, v in sorted(metrics.items()) if _console_worthy(k)]
             steps = " ".join(f"{k}={v}" for k, v in counters.items())
-            print(f"[{steps}] " + " ".join(shown), flush=True)
+            tqdm.write(f"[{steps}] " + " ".join(shown))  # above the progress bar, not through it
 
     def video(self, name: str, frames: np.ndarray, step: int, fps: int = 20) -> Path:
         """Writes uint8 frames [T, H, W, C] as RUN_DIR/videos/<name>_<step>.gif and to TensorBoard."""

@@ -266,7 +266,6 @@ class Loop:
     def _checkpoint(self) -> None:
         self._log()  # reads the metrics first: a non-finite loss must never overwrite a good checkpoint
         self._last_ckpt_frame = self.counters["env_frames"]
-        env_rng = self.envs.get_rng_state() if hasattr(self.envs, "get_rng_state") else None
         state = {
             "config": self.saved_config,
             "signature": self.agent.config_signature(),
@@ -275,7 +274,7 @@ class Loop:
             "clocks": {k: c.state_dict() for k, c in self.clocks.items()},
             "rng": checkpoint.rng_state(),
             "loop_rng": self.rng.bit_generator.state,
-            "env_rng": env_rng,
+            "env_rng": self.envs.get_rng_state(),
             "pending": self.pending,
             "act_state": self.act_state,
             "episodes": {"return": self.ep_return, "length": self.ep_length, "last": self.last_return},
@@ -311,8 +310,7 @@ class Loop:
         # exact: the next env call is the reset the vector env would have made. Episodes in
         # progress cannot be restored: they end as truncations and every env starts afresh.
         self.envs.reset(seed=self.seed)
-        if state.get("env_rng") is not None and hasattr(self.envs, "set_rng_state"):
-            self.envs.set_rng_state(state["env_rng"])
+        self.envs.set_rng_state(state["env_rng"])
         pending = state["pending"]
         if pending["is_last"].all():
             self.pending = pending
