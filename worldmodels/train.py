@@ -131,7 +131,8 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
             rows_needed = -(-tcfg.steps // action_repeat) + envs.num_envs
             capacity = int(state["replay_capacity"]) if state is not None else min(int(cfg.replay.capacity), rows_needed)
             store = Replay(
-                spec, capacity, envs.num_envs, device=device, sampling=cfg.replay.sampling, seed=seed
+                spec, capacity, envs.num_envs, device=device, sampling=cfg.replay.sampling, seed=seed,
+                recency_exponent=float(cfg.replay.recency_exponent),
             )
             print(store.describe(), flush=True)
         if state is None:
