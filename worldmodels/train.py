@@ -31,6 +31,9 @@ COMPAT_PREFIXES = ("agent.", "env.", "size.")
 BOOKKEEPING = ("resume", "run_dir", "device", "logger.progress")
 
 OmegaConf.register_new_resolver("wm_run_name", lambda s: _safe_name(s) or "default", replace=True)
+OmegaConf.register_new_resolver(
+    "wm_run_dir", lambda run_dir, s: str(run_dir) if run_dir else f"runs/{_safe_name(s) or 'default'}", replace=True
+)
 
 
 class UserError(ValueError):

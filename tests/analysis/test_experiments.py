@@ -7,6 +7,7 @@ from __future__ import annotations
 import inspect
 import itertools
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hydra import compose, initialize_config_dir
@@ -27,8 +28,7 @@ def _compose(overrides: list[str], hydra_cfg: bool = False) -> DictConfig:
 
 
 def _check_job(cfg: DictConfig) -> None:
-    trainer = OmegaConf.to_container(cfg.trainer, resolve=True)
-    assert isinstance(trainer, dict)
+    trainer: dict[str, Any] = OmegaConf.to_container(cfg.trainer, resolve=True)  # type: ignore[assignment]
     TrainerConfig(**trainer)  # unknown or missing trainer keys raise here
     agent = OmegaConf.to_container(cfg.agent, resolve=True)
     assert isinstance(agent, dict)
@@ -39,7 +39,12 @@ def _check_job(cfg: DictConfig) -> None:
 
 
 def test_the_four_recipes_exist():
-    assert EXPERIMENTS == ["ablate_world_model", "dreamer_dmc_vision", "model_free_baselines", "plan_vs_learn"]
+    assert EXPERIMENTS == [
+        "ablate_world_model",
+        "dreamer_dmc_vision",
+        "model_free_baselines",
+        "plan_vs_learn",
+    ]
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)

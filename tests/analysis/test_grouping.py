@@ -4,6 +4,8 @@ report must list (missing pieces, missing seeds, failed, running, duplicates, co
 from __future__ import annotations
 
 import json
+import os
+import time
 
 import pytest
 
@@ -136,6 +138,20 @@ def test_missing_partial_failed_running_and_duplicates_are_reported(tmp_path):
     assert cheetah.state == "done 2/3, failed 1/3"
     used = {(rs.group, rs.run.task, rs.run.seed): rs.included for rs in summary.runs}
     assert used[("ablation=no_free_nats", "cheetah_run", 2)] is False
+
+
+def test_overlapping_dirs_and_stale_running_runs(tmp_path):
+    run = write_run(
+        tmp_path / "sweep" / "a", ["seed=0"], "walker_walk", 0, [1.0], [10], state="running"
+    )
+    runs, issues = discover_runs([tmp_path / "sweep", run, tmp_path])
+    assert len(runs) == 1  # listed once, whatever the dirs given
+    assert [i.detail for i in issues] == ["still running: 10 of 10 frames"]
+    two_hours_ago = time.time() - 7200
+    for f in run.iterdir():
+        os.utime(f, (two_hours_ago, two_hours_ago))
+    _, issues = discover_runs([run])
+    assert "nothing written for 2.0 h: dead?" in issues[0].detail
 
 
 def test_normalizer_table_and_unnormalized_tasks(tmp_path):

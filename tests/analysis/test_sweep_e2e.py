@@ -13,7 +13,7 @@ from pathlib import Path
 import matplotlib.image as mpimg
 
 ROOT = Path(__file__).resolve().parents[2]
-# Small enough for two shared CPU cores: 80 frames, 10 updates of batch 4 x 8, one eval at 40 and 80.
+# Small enough for two shared CPU cores: 80 frames, 10 updates of batch 4 x 8, evals at 40 and 80.
 TINY = [
     "agent=dreamer", "size=xs", "env=dummy", "env.image_size=16", "trainer=debug",
     "trainer.steps=80", "trainer.eval_every=40", "trainer.train_ratio=8",
@@ -38,11 +38,22 @@ def test_ablation_sweep_then_report(tmp_path):
     assert len(runs) == 4
     for ablation in ("none", "no_free_nats"):
         for seed in (0, 1):
-            (run,) = [r for r in runs if f"ablation={ablation}," in r.name and f"seed={seed}" in r.name]
+            (run,) = [
+                r for r in runs if f"ablation={ablation}," in r.name and f"seed={seed}" in r.name
+            ]
             assert json.loads((run / "status.json").read_text())["state"] == "done"
 
     out = tmp_path / "report"
-    cmd = [sys.executable, "-m", "worldmodels.report", str(sweep), "--out", str(out), "--reps", "200"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "worldmodels.report",
+        str(sweep),
+        "--out",
+        str(out),
+        "--reps",
+        "200",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "4 run(s), 2 group(s)" in proc.stdout

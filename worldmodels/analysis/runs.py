@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -31,6 +32,8 @@ RUN_MARKERS = ("metrics.jsonl", "config.yaml", "overrides.yaml", "status.json")
 # Sub-directories of a run dir that never hold other runs; not walked.
 RUN_SUBDIRS = {"tb", "videos", "checkpoint", ".hydra", "__pycache__"}
 X_KEY = "env_frames"
+# A "running" run whose files have not changed for this long is flagged as possibly dead.
+STALE_HOURS = 1.0
 
 
 @dataclass(frozen=True)
@@ -170,7 +173,10 @@ def load_run(run_dir: Path) -> tuple[Run, list[Issue]]:
     frames = run.env_frames
     progress = f"{format_frames(frames)} of {format_frames(run.target_frames)} frames"
     if run.state == "running":
-        issues.append(Issue(where, "running", f"still running: {progress}"))
+        # A run killed without a chance to say so (OOM, preemption) stays "running" forever.
+        idle_h = (time.time() - max(p.stat().st_mtime for p in run_dir.glob("*.json*"))) / 3600
+        stale = f"; nothing written for {idle_h:.1f} h: dead?" if idle_h > STALE_HOURS else ""
+        issues.append(Issue(where, "running", f"still running: {progress}{stale}"))
     elif run.state == "failed":
         issues.append(Issue(where, "failed", f"failed at {progress}"))
     elif run.state == "done" and run.target_frames and frames < run.target_frames:
@@ -201,6 +207,7 @@ def discover_runs(dirs: list[str | Path]) -> tuple[list[Run], list[Issue]]:
     """
     runs: list[Run] = []
     issues: list[Issue] = []
+    seen: set[Path] = set()  # overlapping dirs (a sweep and one of its runs) list a run once
     for root in dirs:
         root = Path(root)
         if not root.is_dir():
@@ -208,6 +215,10 @@ def discover_runs(dirs: list[str | Path]) -> tuple[list[Run], list[Issue]]:
         for here, subdirs, files in os.walk(root, followlinks=False):
             path = Path(here)
             present = set(files)
+            if path.resolve() in seen:
+                subdirs[:] = []
+                continue
+            seen.add(path.resolve())
             if all(f in present for f in RUN_FILES):
                 run, found = load_run(path)
                 runs.append(run)
@@ -221,7 +232,8 @@ def discover_runs(dirs: list[str | Path]) -> tuple[list[Run], list[Issue]]:
                     Issue(
                         str(path),
                         "missing",
-                        f"has {', '.join(markers)} but no {', '.join(lacking)}",
+                        f"has {', '.join(markers)} but no {', '.join(lacking)} "
+                        "(just started, or died early)",
                     )
                 )
                 subdirs[:] = []

@@ -26,7 +26,7 @@ from worldmodels.analysis.aggregate import (
     interval_estimates,
     performance_profiles,
 )
-from worldmodels.analysis.grouping import DEFAULT_IGNORED_KEYS, Grouping, group_runs
+from worldmodels.analysis.grouping import DEFAULT_IGNORED_KEYS, Cell, Grouping, group_runs
 from worldmodels.analysis.normalize import Normalizer
 from worldmodels.analysis.runs import Issue, Run, format_frames
 
@@ -133,66 +133,17 @@ def summarize(
     grouping, found = group_runs(runs, ignored)
     issues.extend(found)
 
+    rules = _Rules(metric, last_k, at_frames, include_failed, reps, seed)
     run_scores: list[RunScore] = []
     cells: list[CellSummary] = []
     normalized: dict[str, bool] = {}
-    for group, by_task in grouping.cells.items():
+    for by_task in grouping.cells.values():
         for task, cell in by_task.items():
             normalized[task] = normalizer.bounds(cell.suite, task) is not None
-            used: list[tuple[int, float, float]] = []  # (seed, final, score)
-            curves = []
-            for run in cell.runs:
-                x, y = run.curve(metric)
-                final = final_score(x, y, last_k, at_frames)
-                score = None if final is None else normalizer(cell.suite, task, final)
-                ok = final is not None and (include_failed or run.state != "failed")
-                if final is None:
-                    issues.append(
-                        Issue(
-                            str(run.path),
-                            "partial",
-                            f"no {metric} values logged" + _before(at_frames),
-                        )
-                    )
-                elif run.state == "failed" and not include_failed:
-                    issues.append(
-                        Issue(str(run.path), "excluded", "failed run left out of the scores")
-                    )
-                if at_frames is not None and run.env_frames < at_frames and final is not None:
-                    issues.append(
-                        Issue(
-                            str(run.path),
-                            "partial",
-                            f"reached {format_frames(run.env_frames)} < "
-                            f"{format_frames(int(at_frames))} frames; scored at its last point",
-                        )
-                    )
-                run_scores.append(RunScore(run, group, final, score, ok))
-                if ok:
-                    assert final is not None and score is not None
-                    used.append((run.seed if run.seed is not None else -1, final, score))
-                    curves.append(
-                        (x, y) if at_frames is None else (x[x <= at_frames], y[x <= at_frames])
-                    )
-            finals = np.array([f for _, f, _ in used])
-            lo, hi = bootstrap_mean_ci(finals, reps=reps, seed=seed)
-            frames = [r.env_frames for r in cell.runs]
-            cells.append(
-                CellSummary(
-                    group=group,
-                    task=task,
-                    suite=cell.suite,
-                    seeds=[s for s, _, _ in used],
-                    mean=float(finals.mean()) if finals.size else float("nan"),
-                    lo=lo,
-                    hi=hi,
-                    score_mean=float(np.mean([s for _, _, s in used])) if used else float("nan"),
-                    frames_min=min(frames),
-                    frames_max=max(frames),
-                    states=Counter(r.state for r in cell.runs),
-                    band=curve_band(curves, seed=seed),
-                )
-            )
+            summary, scores, found = _score_cell(cell, normalizer, rules)
+            cells.append(summary)
+            run_scores.extend(scores)
+            issues.extend(found)
     for task, ok in sorted(normalized.items()):
         if not ok:
             issues.append(
@@ -233,6 +184,65 @@ def summarize(
         normalized=normalized,
         issues=issues,
     )
+
+
+@dataclass(frozen=True)
+class _Rules:
+    metric: str
+    last_k: int
+    at_frames: float | None
+    include_failed: bool
+    reps: int
+    seed: int
+
+
+def _score_cell(
+    cell: Cell, normalizer: Normalizer, rules: _Rules
+) -> tuple[CellSummary, list[RunScore], list[Issue]]:
+    """Final scores of one (group, task)'s runs, their mean and interval over seeds, and the
+    curve band; failed runs and runs without the metric are reported and left out."""
+    issues: list[Issue] = []
+    scores: list[RunScore] = []
+    used: list[tuple[int, float, float]] = []  # (seed, final, normalized)
+    curves = []
+    at = rules.at_frames
+    for run in cell.runs:
+        x, y = run.curve(rules.metric)
+        if at is not None:
+            x, y = x[x <= at], y[x <= at]
+        final = final_score(x, y, rules.last_k)
+        score = None if final is None else normalizer(cell.suite, cell.task, final)
+        ok = final is not None and (rules.include_failed or run.state != "failed")
+        where = str(run.path)
+        if final is None:
+            issues.append(Issue(where, "partial", f"no {rules.metric} values logged{_before(at)}"))
+        elif not ok:
+            issues.append(Issue(where, "excluded", "failed run left out of the scores"))
+        if at is not None and final is not None and run.env_frames < at:
+            reached = f"reached {format_frames(run.env_frames)} < {format_frames(int(at))} frames"
+            issues.append(Issue(where, "partial", f"{reached}; scored at its last point"))
+        scores.append(RunScore(run, cell.group, final, score, ok))
+        if ok and final is not None and score is not None:
+            used.append((run.seed if run.seed is not None else -1, final, score))
+            curves.append((x, y))
+    finals = np.array([f for _, f, _ in used])  # [seeds]
+    lo, hi = bootstrap_mean_ci(finals, reps=rules.reps, seed=rules.seed)
+    frames = [r.env_frames for r in cell.runs]
+    summary = CellSummary(
+        group=cell.group,
+        task=cell.task,
+        suite=cell.suite,
+        seeds=[s for s, _, _ in used],
+        mean=float(finals.mean()) if finals.size else float("nan"),
+        lo=lo,
+        hi=hi,
+        score_mean=float(np.mean([s for _, _, s in used])) if used else float("nan"),
+        frames_min=min(frames),
+        frames_max=max(frames),
+        states=Counter(r.state for r in cell.runs),
+        band=curve_band(curves, seed=rules.seed),
+    )
+    return summary, scores, issues
 
 
 def _before(at_frames: float | None) -> str:
