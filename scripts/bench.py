@@ -19,7 +19,9 @@ NAMES = ("replay", "dreamer", "modelfree", "planner")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     sub = parser.add_subparsers(dest="bench", required=True)
     modules = {}
     for name in NAMES:

@@ -18,6 +18,12 @@ def run_overrides(tmp_path):
     """Overrides every end-to-end test starts from: debug clocks, CPU, quiet, a tmp run dir."""
 
     def make(*extra: str, name: str = "run") -> list[str]:
-        return ["trainer=debug", "device=cpu", "logger.progress=false", f"run_dir={tmp_path / name}", *extra]
+        return [
+            "trainer=debug",
+            "device=cpu",
+            "logger.progress=false",
+            f"run_dir={tmp_path / name}",
+            *extra,
+        ]
 
     return make

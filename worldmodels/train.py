@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import hydra
 import numpy as np
@@ -32,7 +32,9 @@ BOOKKEEPING = ("resume", "run_dir", "device", "logger.progress")
 
 OmegaConf.register_new_resolver("wm_run_name", lambda s: _safe_name(s) or "default", replace=True)
 OmegaConf.register_new_resolver(
-    "wm_run_dir", lambda run_dir, s: str(run_dir) if run_dir else f"runs/{_safe_name(s) or 'default'}", replace=True
+    "wm_run_dir",
+    lambda run_dir, s: str(run_dir) if run_dir else f"runs/{_safe_name(s) or 'default'}",
+    replace=True,
 )
 
 
@@ -45,7 +47,7 @@ def _safe_name(overrides: str) -> str:
 
 
 def resolve_device(name: str) -> torch.device:
-    """"auto" -> cuda when available, else cpu; anything else must be a valid torch device."""
+    """ "auto" -> cuda when available, else cpu; anything else must be a valid torch device."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -53,7 +55,9 @@ def resolve_device(name: str) -> torch.device:
     except RuntimeError as err:
         raise UserError(f"unknown device {name!r}; valid: auto, cpu, cuda, cuda:N") from err
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"device={name} but CUDA is not available here; use device=auto or device=cpu")
+        raise UserError(
+            f"device={name} but CUDA is not available here; use device=auto or device=cpu"
+        )
     return device
 
 
@@ -76,7 +80,11 @@ def _flat(cfg: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def _compat_view(config: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in _flat(config).items() if k.startswith(COMPAT_PREFIXES) and not k.endswith(".compile")}
+    return {
+        k: v
+        for k, v in _flat(config).items()
+        if k.startswith(COMPAT_PREFIXES) and not k.endswith(".compile")
+    }
 
 
 def train(cfg: DictConfig, run_dir: Path) -> Path:
@@ -94,10 +102,10 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
         state, ckpt_dir = checkpoint.load(run_dir)
     elif checkpoint.has_checkpoint(run_dir):
         raise UserError(
-            f"{run_dir} already holds a run; add resume=true to continue it, or pick another run_dir=..."
+            f"{run_dir} already holds a run; add resume=true to continue it, "
+            "or pick another run_dir=..."
         )
-    config = OmegaConf.to_container(cfg, resolve=True)
-    assert isinstance(config, dict)
+    config = cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=True))
     if state is not None:
         checkpoint.check_compatible(_compat_view(state["config"]), _compat_view(config), "config")
 
@@ -109,21 +117,30 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
         progress=bool(cfg.logger.progress),
         video=bool(cfg.logger.video),
     )
-    env_cfg = OmegaConf.to_container(cfg.env, resolve=True)
-    assert isinstance(env_cfg, dict)
-    envs = make_vec_env(env_cfg, tcfg.num_envs, seed, asynchronous=tcfg.async_envs, time_limit=tcfg.time_limit)
+    env_cfg = cast(dict[str, Any], OmegaConf.to_container(cfg.env, resolve=True))
+    envs = make_vec_env(
+        env_cfg, tcfg.num_envs, seed, asynchronous=tcfg.async_envs, time_limit=tcfg.time_limit
+    )
     try:
         n_eval = max(1, min(tcfg.eval_episodes, tcfg.num_envs))
 
         def make_eval_envs() -> Any:
             return make_vec_env(
-                env_cfg, n_eval, seed + 10_000, asynchronous=tcfg.async_envs and n_eval > 1, time_limit=tcfg.time_limit
+                env_cfg,
+                n_eval,
+                seed + 10_000,
+                asynchronous=tcfg.async_envs and n_eval > 1,
+                time_limit=tcfg.time_limit,
             )
 
-        agent = hydra.utils.instantiate(cfg.agent, obs_spec=envs.obs_spec, act_spec=envs.act_spec, device=device)
+        agent = hydra.utils.instantiate(
+            cfg.agent, obs_spec=envs.obs_spec, act_spec=envs.act_spec, device=device
+        )
         agent = _check_agent(agent)
         if state is not None:
-            checkpoint.check_compatible(state["signature"], agent.config_signature(), "model config (parameter shapes)")
+            checkpoint.check_compatible(
+                state["signature"], agent.config_signature(), "model config (parameter shapes)"
+            )
         spec = row_spec(envs.obs_spec, envs.act_spec)
         action_repeat = parse_env_config(env_cfg).action_repeat
         store: Any
@@ -132,20 +149,34 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
         else:
             # Derived, never written back: a run never stores more rows than it will collect.
             rows_needed = -(-tcfg.steps // action_repeat) + envs.num_envs
-            capacity = int(state["replay_capacity"]) if state is not None else min(int(cfg.replay.capacity), rows_needed)
+            capacity = (
+                int(state["replay_capacity"])
+                if state is not None
+                else min(int(cfg.replay.capacity), rows_needed)
+            )
             store = Replay(
-                spec, capacity, envs.num_envs, device=device, sampling=cfg.replay.sampling, seed=seed,
+                spec,
+                capacity,
+                envs.num_envs,
+                device=device,
+                sampling=cfg.replay.sampling,
+                seed=seed,
                 recency_exponent=float(cfg.replay.recency_exponent),
             )
             print(store.describe(), flush=True)
         if state is None:
             OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
         logger = Logger(run_dir, tensorboard=bool(cfg.logger.tensorboard))
-        loop = Loop(tcfg, envs, make_eval_envs, agent, store, logger, run_dir, action_repeat, seed, config)
+        loop = Loop(
+            tcfg, envs, make_eval_envs, agent, store, logger, run_dir, action_repeat, seed, config
+        )
         if isinstance(store, Replay):
             loop.extra_state = {"replay_capacity": store.capacity}
-        print(f"run dir: {run_dir}  (device {device}, agent {type(agent).__name__}, "
-              f"env {env_cfg['suite']}:{env_cfg['task']})", flush=True)
+        print(
+            f"run dir: {run_dir}  (device {device}, agent {type(agent).__name__}, "
+            f"env {env_cfg['suite']}:{env_cfg['task']})",
+            flush=True,
+        )
         try:
             loop.run(state, ckpt_dir)
         finally:
@@ -159,7 +190,9 @@ def _check_agent(agent: Any) -> Any:
     from worldmodels.agents.base import Agent
 
     if not isinstance(agent, Agent):
-        raise UserError(f"agent config built {type(agent).__name__}, which is not a worldmodels Agent")
+        raise UserError(
+            f"agent config built {type(agent).__name__}, which is not a worldmodels Agent"
+        )
     return agent
 
 

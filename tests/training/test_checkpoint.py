@@ -1,4 +1,4 @@
-"""Checkpoints: atomic swap, corrupt/missing files give clear errors, config mismatches are named."""
+"""Checkpoints: atomic swap; corrupt/missing files and config mismatches give clear errors."""
 
 import pytest
 import torch

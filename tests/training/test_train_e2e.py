@@ -22,7 +22,12 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run(
         [sys.executable, "-m", "worldmodels.train", *args],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
     )
 
 
@@ -31,13 +36,25 @@ def _records(run_dir: Path) -> list[dict]:
 
 
 def test_random_agent_dmc_pixels_runs_logs_evaluates_checkpoints_and_resumes(tmp_path):
-    args = ["agent=random", "env=dmc_vision", "env.task=cartpole_swingup", "trainer=debug",
-            "logger.progress=false", f"hydra.run.dir={tmp_path}/run"]
+    args = [
+        "agent=random",
+        "env=dmc_vision",
+        "env.task=cartpole_swingup",
+        "trainer=debug",
+        "logger.progress=false",
+        f"hydra.run.dir={tmp_path}/run",
+    ]
     done = _cli(*args, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     run_dir = tmp_path / "run"
     assert f"run dir: {run_dir}" in done.stdout
-    for name in ("config.yaml", "overrides.yaml", "metrics.jsonl", "status.json", "checkpoint/state.pt"):
+    for name in (
+        "config.yaml",
+        "overrides.yaml",
+        "metrics.jsonl",
+        "status.json",
+        "checkpoint/state.pt",
+    ):
         assert (run_dir / name).exists(), name
     assert json.loads((run_dir / "status.json").read_text())["state"] == "done"
     recs = _records(run_dir)
@@ -55,7 +72,9 @@ def test_random_agent_dmc_pixels_runs_logs_evaluates_checkpoints_and_resumes(tmp
 
 
 def _strip(recs: list[dict]) -> list[dict]:
-    return [{k: v for k, v in r.items() if k != "wall_time" and not k.startswith("perf/")} for r in recs]
+    return [
+        {k: v for k, v in r.items() if k != "wall_time" and not k.startswith("perf/")} for r in recs
+    ]
 
 
 def _replay_rows(run_dir: Path) -> dict[str, np.ndarray]:
@@ -63,7 +82,9 @@ def _replay_rows(run_dir: Path) -> dict[str, np.ndarray]:
     from worldmodels.envs.make import make_vec_env
     from worldmodels.envs.spaces import row_spec
 
-    env = make_vec_env({"suite": "dummy", "task": "reach", "obs": "proprio"}, 1, 0, asynchronous=False)
+    env = make_vec_env(
+        {"suite": "dummy", "task": "reach", "obs": "proprio"}, 1, 0, asynchronous=False
+    )
     replay = Replay(row_spec(env.obs_spec, env.act_spec), 241, 1)  # the rows a 240-frame run needs
     env.close()
     replay.load(run_dir / "checkpoint" / "replay")
@@ -73,8 +94,16 @@ def _replay_rows(run_dir: Path) -> dict[str, np.ndarray]:
 @pytest.mark.parametrize("agent", ["random"])
 def test_resume_after_interruption_equals_uninterrupted_run(run_overrides, agent):
     # 10-frame episodes are 11 rows, so the checkpoint at frame 120 falls on an episode's last row.
-    common = [f"agent={agent}", "env=dummy", "env.task=reach", "env.obs=proprio", "trainer.time_limit=10",
-              "trainer.checkpoint_every=120", "trainer.eval_every=60", "trainer.log_every=20"]
+    common = [
+        f"agent={agent}",
+        "env=dummy",
+        "env.task=reach",
+        "env.obs=proprio",
+        "trainer.time_limit=10",
+        "trainer.checkpoint_every=120",
+        "trainer.eval_every=60",
+        "trainer.log_every=20",
+    ]
     full = run(run_overrides(*common, "trainer.steps=240", name="full"))
     part = run(run_overrides(*common, "trainer.steps=240", "trainer.stop_after=120", name="part"))
     assert json.loads((part / "status.json").read_text())["state"] == "stopped"
@@ -93,12 +122,22 @@ def test_resume_after_interruption_equals_uninterrupted_run(run_overrides, agent
 
 
 def test_bad_inputs_give_one_line_errors(tmp_path, run_overrides):
-    bad_task = _cli("env=dmc_vision", "env.task=walker_fly", "trainer=debug", f"run_dir={tmp_path}/a", cwd=tmp_path)
+    bad_task = _cli(
+        "env=dmc_vision",
+        "env.task=walker_fly",
+        "trainer=debug",
+        f"run_dir={tmp_path}/a",
+        cwd=tmp_path,
+    )
     assert bad_task.returncode == 2
     msg = bad_task.stderr.strip().splitlines()[-1]
     assert msg.startswith("worldmodels: error:") and "walker_walk" in msg
     bad_agent = _cli("agent=nope", cwd=tmp_path)
-    assert bad_agent.returncode != 0 and "random" in bad_agent.stderr and "Traceback" not in bad_agent.stderr
+    assert (
+        bad_agent.returncode != 0
+        and "random" in bad_agent.stderr
+        and "Traceback" not in bad_agent.stderr
+    )
     with pytest.raises(checkpoint.CheckpointError, match="no checkpoint"):
         run(run_overrides("env=dummy", "resume=true", name="empty"))
     with pytest.raises(UserError, match="device"):
@@ -108,10 +147,16 @@ def test_bad_inputs_give_one_line_errors(tmp_path, run_overrides):
 def test_checkpoint_from_another_config_or_corrupt_is_refused(run_overrides):
     first = run(run_overrides("env=dummy", "env.task=reach", "env.obs=proprio", name="r"))
     with pytest.raises(checkpoint.CheckpointError, match="env.task"):
-        run(run_overrides("env=dummy", "env.task=reach_discrete", "env.obs=proprio", "resume=true", name="r"))
+        run(
+            run_overrides(
+                "env=dummy", "env.task=reach_discrete", "env.obs=proprio", "resume=true", name="r"
+            )
+        )
     state_file = first / "checkpoint" / checkpoint.STATE_FILE
     before = state_file.read_bytes()
     state_file.write_bytes(before[: len(before) // 2])
     with pytest.raises(checkpoint.CheckpointError, match="corrupt"):
-        run(run_overrides("env=dummy", "env.task=reach", "env.obs=proprio", "resume=true", name="r"))
+        run(
+            run_overrides("env=dummy", "env.task=reach", "env.obs=proprio", "resume=true", name="r")
+        )
     assert state_file.read_bytes() == before[: len(before) // 2]  # nothing overwritten on failure

@@ -68,7 +68,9 @@ class Agent(ABC):
         return None
 
     @abstractmethod
-    def act(self, obs: dict[str, torch.Tensor], state: Any, mode: ActMode) -> tuple[torch.Tensor, Any]:
+    def act(
+        self, obs: dict[str, torch.Tensor], state: Any, mode: ActMode
+    ) -> tuple[torch.Tensor, Any]:
         """Pick actions [B, A] for a batch of observations; `mode="eval"` is deterministic."""
 
     def update(self, batch: Any) -> dict[str, torch.Tensor]:
@@ -89,7 +91,7 @@ class Agent(ABC):
         """Everything needed to resume exactly: networks, optimizers, schedules, counters."""
         return {}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_state_dict(self, state: dict[str, Any]) -> None:  # noqa: B027 (optional hook)
         """Inverse of `state_dict`."""
 
     def config_signature(self) -> dict[str, Any]:

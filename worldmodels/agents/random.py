@@ -21,7 +21,9 @@ class RandomAgent(Agent):
         super().__init__(obs_spec, act_spec, device)
         self.data = DataSpec(kind="none")
 
-    def act(self, obs: dict[str, torch.Tensor], state: Any, mode: ActMode) -> tuple[torch.Tensor, Any]:
+    def act(
+        self, obs: dict[str, torch.Tensor], state: Any, mode: ActMode
+    ) -> tuple[torch.Tensor, Any]:
         batch = obs["is_first"].shape[0]
         return random_actions(self.act_spec, batch, self.device), state
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +25,13 @@ class MetricMean:
         self._sums: dict[str, torch.Tensor] = {}
         self._counts: dict[str, int] = {}
 
-    def add(self, metrics: dict[str, torch.Tensor | float]) -> None:
+    def add(self, metrics: Mapping[str, torch.Tensor | float]) -> None:
         for key, value in metrics.items():
-            value = value.detach().float() if isinstance(value, torch.Tensor) else torch.tensor(float(value))
+            value = (
+                value.detach().float()
+                if isinstance(value, torch.Tensor)
+                else torch.tensor(float(value))
+            )
             if key in self._sums:
                 self._sums[key] = self._sums[key] + value
                 self._counts[key] += 1
@@ -71,10 +76,14 @@ class Logger:
         self.console = console
         self._start = time.time()
 
-    def log(self, counters: dict[str, int], metrics: dict[str, float], wall_time: float | None = None) -> None:
+    def log(
+        self, counters: dict[str, int], metrics: dict[str, float], wall_time: float | None = None
+    ) -> None:
         """One event: step counters (env_frames, policy_steps, grad_steps) + namespaced metrics."""
         record: dict[str, Any] = dict(counters)
-        record["wall_time"] = round(time.time() - self._start if wall_time is None else wall_time, 3)
+        record["wall_time"] = round(
+            time.time() - self._start if wall_time is None else wall_time, 3
+        )
         record.update({k: _jsonable(v) for k, v in sorted(metrics.items())})
         self._jsonl.write(json.dumps(record) + "\n")
         step = counters["env_frames"]
@@ -88,7 +97,7 @@ class Logger:
             tqdm.write(f"[{steps}] " + " ".join(shown))  # above the progress bar, not through it
 
     def video(self, name: str, frames: np.ndarray, step: int, fps: int = 20) -> Path:
-        """Writes uint8 frames [T, H, W, C] as RUN_DIR/videos/<name>_<step>.gif and to TensorBoard."""
+        """Writes uint8 frames [T, H, W, C] to RUN_DIR/videos/<name>_<step>.gif and TensorBoard."""
         from worldmodels.logger.video import add_gif_to_tensorboard, write_gif
 
         path = self.run_dir / "videos" / f"{name.replace('/', '_')}_{step:09d}.gif"

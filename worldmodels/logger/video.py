@@ -18,7 +18,9 @@ def encode_gif(frames: np.ndarray, fps: int = 20) -> bytes:
     import imageio.v3 as iio
 
     if frames.dtype != np.uint8 or frames.ndim != 4:
-        raise ValueError(f"video frames must be uint8 [T, H, W, C], got {frames.dtype} {frames.shape}")
+        raise ValueError(
+            f"video frames must be uint8 [T, H, W, C], got {frames.dtype} {frames.shape}"
+        )
     buf = io.BytesIO()
     iio.imwrite(buf, frames, extension=".gif", duration=1000 / fps, loop=0)
     return buf.getvalue()
@@ -40,4 +42,6 @@ def add_gif_to_tensorboard(writer, tag: str, gif: bytes, shape: tuple[int, ...],
 
     _, h, w, c = shape
     image = Summary.Image(height=h, width=w, colorspace=c, encoded_image_string=gif)
-    writer._get_file_writer().add_summary(Summary(value=[Summary.Value(tag=tag, image=image)]), step)
+    writer._get_file_writer().add_summary(
+        Summary(value=[Summary.Value(tag=tag, image=image)]), step
+    )

@@ -19,7 +19,7 @@ def image_to_float(image: torch.Tensor) -> torch.Tensor:
 
 
 class ChannelLayerNorm(nn.Module):
-    """LayerNorm over the channel dim of [N, C, H, W] maps (DreamerV3 normalizes conv features so)."""
+    """LayerNorm over the channels of [N, C, H, W] maps (as DreamerV3 normalizes conv features)."""
 
     def __init__(self, channels: int, eps: float = 1e-3):
         super().__init__()
@@ -79,7 +79,9 @@ class ConvEncoder(nn.Module):
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         lead = image.shape[:-3]
-        x = image_to_float(image).reshape(-1, *image.shape[-1:], *image.shape[-3:-1])  # [N, C, H, W]
+        x = image_to_float(image).reshape(
+            -1, *image.shape[-1:], *image.shape[-3:-1]
+        )  # [N, C, H, W]
         x = self.net(x)  # [N, C', 4, 4]
         return x.reshape(*lead, self.out_dim)
 
@@ -87,7 +89,9 @@ class ConvEncoder(nn.Module):
 class ConvDecoder(nn.Module):
     """Mirror of ConvEncoder: [..., in_dim] -> image mean [..., C, H, W] (in [-0.5, 0.5] units)."""
 
-    def __init__(self, in_dim: int, image_shape: tuple[int, int, int], depth: int = 32, norm: bool = True):
+    def __init__(
+        self, in_dim: int, image_shape: tuple[int, int, int], depth: int = 32, norm: bool = True
+    ):
         super().__init__()
         h, w, c = image_shape
         stages = int(math.log2(h)) - 2

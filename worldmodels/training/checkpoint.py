@@ -73,7 +73,8 @@ def load(run_dir: Path) -> tuple[dict[str, Any], Path]:
         state = torch.load(final / STATE_FILE, map_location="cpu", weights_only=False)
     except Exception as err:  # torch raises several types for truncated/garbled files
         raise CheckpointError(
-            f"checkpoint {final / STATE_FILE} is corrupt or unreadable ({type(err).__name__}: {err})"
+            f"checkpoint {final / STATE_FILE} is corrupt or unreadable "
+            f"({type(err).__name__}: {err})"
         ) from err
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"checkpoint {final / STATE_FILE} has an unknown format")
@@ -85,7 +86,9 @@ def check_compatible(saved: dict[str, Any], current: dict[str, Any], what: str) 
     keys = sorted(set(saved) | set(current))
     diff = [k for k in keys if saved.get(k) != current.get(k)]
     if diff:
-        shown = ", ".join(f"{k}: {saved.get(k)!r} in checkpoint vs {current.get(k)!r} now" for k in diff[:5])
+        shown = ", ".join(
+            f"{k}: {saved.get(k)!r} in checkpoint vs {current.get(k)!r} now" for k in diff[:5]
+        )
         more = f" (+{len(diff) - 5} more)" if len(diff) > 5 else ""
         raise CheckpointError(f"checkpoint is from another {what}: {shown}{more}")
 

@@ -9,7 +9,7 @@ from typing import Any
 
 
 class Every:
-    """Fires once each time `step` has advanced by `every` since it last fired (never if every <= 0)."""
+    """Fires each time `step` has advanced by `every` since it last fired (never if every <= 0)."""
 
     def __init__(self, every: int, fire_at_start: bool = False):
         self.every = int(every)

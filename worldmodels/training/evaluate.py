@@ -12,7 +12,12 @@ from worldmodels.envs.spaces import IMAGE_KEY
 
 
 def evaluate(
-    agent: Agent, envs: Any, episodes: int, seed: int, record_video: bool = True, max_steps: int = 100_000
+    agent: Agent,
+    envs: Any,
+    episodes: int,
+    seed: int,
+    record_video: bool = True,
+    max_steps: int = 100_000,
 ) -> tuple[dict[str, float], np.ndarray | None]:
     """Runs `episodes` full episodes on a VecEnv (one per env per round, rounds reseeded from
     `seed`, so every evaluation of a run sees the same start states).

@@ -85,12 +85,12 @@ class Loop:
         self.spec = agent.data
         self.num_envs = envs.num_envs
         self.counters = {"env_frames": 0, "policy_steps": 0, "grad_steps": 0, "episodes": 0}
-        self.clocks = {
+        self.clocks: dict[str, Every] = {
             "log": Every(cfg.log_every),
             "eval": Every(cfg.eval_every),
             "checkpoint": Every(cfg.checkpoint_every),
-            "train": Ratio(cfg.train_ratio / max(self.spec.replayed_per_update, 1)),
         }
+        self.train_clock = Ratio(cfg.train_ratio / max(self.spec.replayed_per_update, 1))
         self.metrics = MetricMean()
         self.rng = np.random.default_rng(seed + 12345)  # prefill actions
         self.pending: dict[str, np.ndarray] | None = None  # the row the agent acts on next
@@ -108,7 +108,9 @@ class Loop:
         self.extra_state: dict[str, Any] = {}
 
     # ---------------------------------------------------------------- main loop
-    def run(self, resume_state: dict[str, Any] | None = None, resume_dir: Path | None = None) -> None:
+    def run(
+        self, resume_state: dict[str, Any] | None = None, resume_dir: Path | None = None
+    ) -> None:
         """Runs until `cfg.steps` env frames; resumes from a loaded checkpoint when given."""
         if resume_state is not None:
             self._restore(resume_state, resume_dir)
@@ -118,7 +120,11 @@ class Loop:
         self._write_status("running")
         bar = self._progress_bar()
         try:
-            end = self.cfg.steps if self.cfg.stop_after is None else min(self.cfg.steps, self.cfg.stop_after)
+            end = (
+                self.cfg.steps
+                if self.cfg.stop_after is None
+                else min(self.cfg.steps, self.cfg.stop_after)
+            )
             while self.counters["env_frames"] < end:
                 before = self.counters["env_frames"]
                 self._env_step()
@@ -126,7 +132,11 @@ class Loop:
                 self._clocks()
                 if bar is not None:
                     bar.update(self.counters["env_frames"] - before)
-                    bar.set_postfix(ret=f"{self.last_return:.1f}", grad=self.counters["grad_steps"], refresh=False)
+                    bar.set_postfix(
+                        ret=f"{self.last_return:.1f}",
+                        grad=self.counters["grad_steps"],
+                        refresh=False,
+                    )
             frame = self.counters["env_frames"]
             if self._last_eval_frame != frame and self.cfg.eval_every > 0:
                 self._evaluate()
@@ -152,7 +162,10 @@ class Loop:
             self.store.add(row)
             if self.store.full:
                 self._update_on_rollout()
-        prefill = self.spec.kind in ("sequences", "transitions") and self.counters["env_frames"] < self.cfg.prefill
+        prefill = (
+            self.spec.kind in ("sequences", "transitions")
+            and self.counters["env_frames"] < self.cfg.prefill
+        )
         if prefill:
             action = sample_actions(self.agent.act_spec, self.num_envs, self.rng)
         else:
@@ -160,7 +173,9 @@ class Loop:
             obs["is_first"] = torch.as_tensor(row["is_first"], device=self.device)
             with torch.no_grad():
                 act, self.act_state = self.agent.act(obs, self.act_state, "explore")
-            action = act.detach().to("cpu", torch.float32).numpy()  # [N, A]; the env needs it on host
+            action = (
+                act.detach().to("cpu", torch.float32).numpy()
+            )  # [N, A]; the env needs it on host
         if on_policy:
             self.store.set_action(action)
         elif self.store is not None:
@@ -183,7 +198,9 @@ class Loop:
         for i in np.flatnonzero(row["is_last"]):
             self.counters["episodes"] += 1
             self.last_return = float(self.ep_return[i])
-            self.metrics.add({"episode/return": self.last_return, "episode/length": float(self.ep_length[i] - 1)})
+            self.metrics.add(
+                {"episode/return": self.last_return, "episode/length": float(self.ep_length[i] - 1)}
+            )
 
     def _train(self) -> None:
         kind = self.spec.kind
@@ -192,11 +209,13 @@ class Loop:
                 return
             if self._train_start_steps is None:
                 self._train_start_steps = self.counters["policy_steps"]
-            for _ in range(self.clocks["train"](self.counters["policy_steps"])):
+            for _ in range(self.train_clock(self.counters["policy_steps"])):
                 if kind == "sequences":
                     batch = self.store.sample_sequences(self.spec.batch, self.spec.length)
                 else:
-                    batch = self.store.sample_transitions(self.spec.batch, self.spec.n_step, self.spec.gamma)
+                    batch = self.store.sample_transitions(
+                        self.spec.batch, self.spec.n_step, self.spec.gamma
+                    )
                 self.metrics.add(self.agent.update(batch))
                 self.counters["grad_steps"] += 1
                 self._train_rows += self.spec.replayed_per_update
@@ -233,7 +252,8 @@ class Loop:
             raise NonFiniteLossError(
                 f"non-finite loss at env frame {self.counters['env_frames']} (grad step "
                 f"{self.counters['grad_steps']}): {', '.join(f'{k}={metrics[k]}' for k in bad)}; "
-                f"stopped; the last good checkpoint in {checkpoint.checkpoint_dir(self.run_dir)} is kept"
+                f"stopped; the last good checkpoint in "
+                f"{checkpoint.checkpoint_dir(self.run_dir)} is kept"
             )
         now, frames0, grads0 = self._last_log
         dt = max(time.time() - now, 1e-9)
@@ -251,7 +271,11 @@ class Loop:
         if self.eval_envs is None:
             self.eval_envs = self.make_eval_envs()
         metrics, frames = evaluate(
-            self.agent, self.eval_envs, self.cfg.eval_episodes, seed=self.seed + 10_000, record_video=self.cfg.video
+            self.agent,
+            self.eval_envs,
+            self.cfg.eval_episodes,
+            seed=self.seed + 10_000,
+            record_video=self.cfg.video,
         )
         self.logger.log(self._counter_view(), metrics)
         if frames is not None:
@@ -261,10 +285,13 @@ class Loop:
             with torch.no_grad():
                 video = self.agent.video_prediction(batch)
             if video is not None:
-                self.logger.video("wm/openloop", video.to("cpu").numpy(), self.counters["env_frames"])
+                self.logger.video(
+                    "wm/openloop", video.to("cpu").numpy(), self.counters["env_frames"]
+                )
 
     def _checkpoint(self) -> None:
-        self._log()  # reads the metrics first: a non-finite loss must never overwrite a good checkpoint
+        # Read the metrics first: a non-finite loss must never overwrite a good checkpoint.
+        self._log()
         self._last_ckpt_frame = self.counters["env_frames"]
         state = {
             "config": self.saved_config,
@@ -272,12 +299,17 @@ class Loop:
             "agent": self.agent.state_dict(),
             "counters": dict(self.counters),
             "clocks": {k: c.state_dict() for k, c in self.clocks.items()},
+            "train_clock": self.train_clock.state_dict(),
             "rng": checkpoint.rng_state(),
             "loop_rng": self.rng.bit_generator.state,
             "env_rng": self.envs.get_rng_state(),
             "pending": self.pending,
             "act_state": self.act_state,
-            "episodes": {"return": self.ep_return, "length": self.ep_length, "last": self.last_return},
+            "episodes": {
+                "return": self.ep_return,
+                "length": self.ep_length,
+                "last": self.last_return,
+            },
             "train": {"rows": self._train_rows, "start": self._train_start_steps},
             **self.extra_state,
         }
@@ -293,6 +325,7 @@ class Loop:
         self.counters.update(state["counters"])
         for k, c in self.clocks.items():
             c.load_state_dict(state["clocks"][k])
+        self.train_clock.load_state_dict(state["train_clock"])
         self.rng.bit_generator.state = state["loop_rng"]
         self.act_state = state["act_state"]
         self.ep_return = state["episodes"]["return"]
@@ -305,7 +338,10 @@ class Loop:
             if replay_dir is not None and replay_dir.exists():
                 self.store.load(replay_dir)
             else:
-                print(f"resume: no replay saved in {ckpt_dir}; continuing with an empty replay", flush=True)
+                print(
+                    f"resume: no replay saved in {ckpt_dir}; continuing with an empty replay",
+                    flush=True,
+                )
         # The envs were rebuilt and their RNGs restored. A pending row that ends its episode is
         # exact: the next env call is the reset the vector env would have made. Episodes in
         # progress cannot be restored: they end as truncations and every env starts afresh.
@@ -329,7 +365,11 @@ class Loop:
         return {k: self.counters[k] for k in ("env_frames", "policy_steps", "grad_steps")}
 
     def _write_status(self, state: str) -> None:
-        status = {"state": state, "env_frames": self.counters["env_frames"], "target_frames": self.cfg.steps}
+        status = {
+            "state": state,
+            "env_frames": self.counters["env_frames"],
+            "target_frames": self.cfg.steps,
+        }
         tmp = self.run_dir / "status.json.tmp"
         tmp.write_text(json.dumps(status))
         os.replace(tmp, self.run_dir / "status.json")
