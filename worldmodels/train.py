@@ -11,6 +11,7 @@ the only place that turns Hydra config into plain objects: envs, agent, store, l
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any, cast
 import hydra
 import numpy as np
 import torch
+from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
 from worldmodels.training import checkpoint
@@ -43,7 +45,10 @@ class UserError(ValueError):
 
 
 def _safe_name(overrides: str) -> str:
-    return overrides.replace("/", "_").replace("+", "")
+    name = overrides.replace("/", "_").replace("+", "")
+    if len(name) > 200:  # file names are capped at 255 bytes: keep a readable prefix + a hash
+        name = name[:180] + "-" + hashlib.sha1(name.encode()).hexdigest()[:10]
+    return name
 
 
 def resolve_device(name: str) -> torch.device:
@@ -258,6 +263,11 @@ def main(cfg: DictConfig) -> None:
         if os.environ.get("WM_DEBUG"):
             raise
         print(f"worldmodels: error: {err}", file=sys.stderr, flush=True)
+        sys.exit(2)
+    except InstantiationException as err:  # an agent rejecting its arguments or env
+        if os.environ.get("WM_DEBUG"):
+            raise
+        print(f"worldmodels: error: {err.__cause__ or err}", file=sys.stderr, flush=True)
         sys.exit(2)
 
 

@@ -27,6 +27,7 @@ from worldmodels.models.actor_critic import (
     check_input,
     check_mode,
     clip_grads,
+    make_trunk,
     polyak_,
 )
 from worldmodels.models.nets import mlp
@@ -55,8 +56,10 @@ class QNetwork(nn.Module):
         if dueling:
             self.head = DuelingQ(self.encoder.out_dim, n_actions, units, layers, norm, act, trunk)
         else:
-            activation(act)  # validate the name before building
-            self.head = mlp(self.encoder.out_dim, n_actions, units, layers, norm=norm, act=activation(act))
+            trunk_net, dim = make_trunk(self.encoder.out_dim, trunk)
+            self.head = nn.Sequential(
+                trunk_net, mlp(dim, n_actions, units, layers, norm=norm, act=activation(act))
+            )
 
     def forward(self, obs: dict[str, torch.Tensor], augment: bool = False) -> torch.Tensor:
         return self.head(self.encoder(obs, augment))  # [B, A]
@@ -95,11 +98,11 @@ class DQNAgent(Agent):
         lr: float = 1e-3,
         adam_eps: float = 1e-8,
         max_grad_norm: float = 10.0,
-        target_every: int = 100,
-        target_tau: float = 1.0,
+        target_every: int = 1,
+        target_tau: float = 0.01,
         eps_start: float = 1.0,
-        eps_end: float = 0.05,
-        eps_decay_steps: int = 10_000,
+        eps_end: float = 0.02,
+        eps_decay_steps: int = 8_000,
         double: bool = True,
         dueling: bool = True,
     ):
@@ -107,9 +110,14 @@ class DQNAgent(Agent):
         check_input(input, "dqn")
         check_action_space(act_spec, True, "dqn")
         if not 0.0 < target_tau <= 1.0 or target_every < 1:
-            raise ValueError(f"dqn: need 0 < target_tau <= 1 and target_every >= 1, got {target_tau}, {target_every}")
+            raise ValueError(
+                f"dqn: need 0 < target_tau <= 1 and target_every >= 1, "
+                f"got {target_tau}, {target_every}"
+            )
         self.data = DataSpec(kind="transitions", batch=batch, n_step=n_step, gamma=gamma)
-        self.q = QNetwork(obs_spec, act_spec.dim, units, layers, norm, act, dueling, cnn_depth, aug_pad, trunk_dim)
+        self.q = QNetwork(
+            obs_spec, act_spec.dim, units, layers, norm, act, dueling, cnn_depth, aug_pad, trunk_dim
+        )
         self.q.to(self.device)
         self.q_target = copy.deepcopy(self.q).requires_grad_(False)
         self.params = list(self.q.parameters())
@@ -127,7 +135,9 @@ class DQNAgent(Agent):
         return self.eps_start + frac * (self.eps_end - self.eps_start)
 
     @torch.no_grad()
-    def act(self, obs: dict[str, torch.Tensor], state: Any, mode: ActMode) -> tuple[torch.Tensor, Any]:
+    def act(
+        self, obs: dict[str, torch.Tensor], state: Any, mode: ActMode
+    ) -> tuple[torch.Tensor, Any]:
         check_mode(mode)
         q = self.q(obs)  # [B, A]
         idx = q.argmax(-1)  # [B]
@@ -149,7 +159,9 @@ class DQNAgent(Agent):
                     next_action = self.q(next_obs, augment=True).argmax(-1, keepdim=True)
                 else:
                     next_action = q_next_target.argmax(-1, keepdim=True)
-                target = reward + discount * q_next_target.gather(-1, next_action).squeeze(-1)  # [B]
+                target = reward + discount * q_next_target.gather(-1, next_action).squeeze(
+                    -1
+                )  # [B]
             q = self.q(obs, augment=True)  # [B, A]
             q_taken = q.gather(-1, action[:, None]).squeeze(-1).float()  # [B]
             loss = F.smooth_l1_loss(q_taken, target.float())

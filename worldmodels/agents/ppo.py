@@ -1,7 +1,8 @@
-"""PPO head (Schulman et al. 2017): clipped surrogate, GAE from the shared rollout buffer, value loss
-(optionally clipped), entropy bonus, per-minibatch advantage normalization, minibatch epochs over
-the rollout of all vector envs, discrete (categorical, one-hot actions) and continuous (Gaussian,
-clipped to [-1, 1] at act time) policies, and optional running observation normalization.
+"""PPO head (Schulman et al. 2017): clipped surrogate, GAE from the shared rollout buffer, value
+loss (optionally clipped), entropy bonus, per-minibatch advantage normalization, minibatch epochs
+over the rollout of all vector envs, discrete (categorical, one-hot actions) and continuous
+(Gaussian, clipped to [-1, 1] at act time) policies, and optional running observation
+normalization.
 
 The loop fills `worldmodels.data.rollout.RolloutBuffer` with rows [T+1, N] and calls
 `update(buffer)` when it is full. The policy does not change during collection, so values and old
@@ -41,6 +42,27 @@ from worldmodels.models.nets import mlp
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean of x over the rows where mask is 1: [M] x [M] -> []."""
     return (x * mask).sum() / mask.sum().clamp_min(1.0)
+
+
+def clipped_surrogate(
+    log_ratio: torch.Tensor, adv: torch.Tensor, mask: torch.Tensor, clip: float
+) -> torch.Tensor:
+    """PPO's policy loss: mean of max(-A r, -A clip(r, 1 - eps, 1 + eps)) with r = exp(log_ratio),
+    over the rows where mask is 1: [M] -> []."""
+    ratio = log_ratio.exp()
+    return masked_mean(torch.max(-adv * ratio, -adv * ratio.clamp(1 - clip, 1 + clip)), mask)
+
+
+def value_loss(
+    value: torch.Tensor, old_value: torch.Tensor, ret: torch.Tensor, mask: torch.Tensor, clip: float
+) -> torch.Tensor:
+    """0.5 * squared error to the returns; with clip > 0, the max of the plain and the clipped
+    error (the value may move at most `clip` from its rollout-time estimate): [M] -> []."""
+    err = (value - ret) ** 2
+    if clip > 0:
+        clipped = old_value + (value - old_value).clamp(-clip, clip)
+        err = torch.max(err, (clipped - ret) ** 2)
+    return 0.5 * masked_mean(err, mask)
 
 
 class PPOAgent(Agent):
@@ -91,7 +113,10 @@ class PPOAgent(Agent):
         super().__init__(obs_spec, act_spec, device)
         check_input(input, "ppo")
         if rollout < 1 or epochs < 1 or minibatches < 1:
-            raise ValueError(f"ppo: need rollout, epochs, minibatches >= 1, got {rollout}, {epochs}, {minibatches}")
+            raise ValueError(
+                f"ppo: need rollout, epochs, minibatches >= 1, "
+                f"got {rollout}, {epochs}, {minibatches}"
+            )
         self.data = DataSpec(kind="rollouts", length=rollout, gamma=gamma)
         A = act_spec.dim
         self.encoder = ObsEncoder(obs_spec, cnn_depth=cnn_depth, aug_pad=0).to(self.device)
@@ -109,7 +134,11 @@ class PPOAgent(Agent):
         orthogonal_init(self.critic, out_gain=1.0)
         self.actor.to(self.device)
         self.critic.to(self.device)
-        self.params = [*self.encoder.parameters(), *self.actor.parameters(), *self.critic.parameters()]
+        self.params = [
+            *self.encoder.parameters(),
+            *self.actor.parameters(),
+            *self.critic.parameters(),
+        ]
         self.opt = adam(self.params, lr, adam_eps)
         self.lr, self.anneal_lr_updates = lr, anneal_lr_updates
         self.epochs, self.minibatches = epochs, minibatches
@@ -124,7 +153,9 @@ class PPOAgent(Agent):
             obs = {**obs, VECTOR_KEY: self.obs_rms(obs[VECTOR_KEY].float())}
         return self.encoder(obs)  # [B, F]
 
-    def _log_prob_entropy(self, feat: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _log_prob_entropy(
+        self, feat: torch.Tensor, action: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """log pi(action) and the policy entropy at `feat`: [B], [B]."""
         if self.act_spec.discrete:
             logits = self.actor(feat)  # [B, A]
@@ -133,7 +164,9 @@ class PPOAgent(Agent):
         return gaussian_log_prob(mean, log_std, action), gaussian_entropy(log_std)
 
     @torch.no_grad()
-    def act(self, obs: dict[str, torch.Tensor], state: Any, mode: ActMode) -> tuple[torch.Tensor, Any]:
+    def act(
+        self, obs: dict[str, torch.Tensor], state: Any, mode: ActMode
+    ) -> tuple[torch.Tensor, Any]:
         check_mode(mode)
         feat = self._features(obs)
         if self.act_spec.discrete:
@@ -179,7 +212,9 @@ class PPOAgent(Agent):
         M = T * N
         mb = M // self.minibatches
         if mb < 1:
-            raise ValueError(f"ppo: {M} transitions per rollout cannot fill {self.minibatches} minibatches")
+            raise ValueError(
+                f"ppo: {M} transitions per rollout cannot fill {self.minibatches} minibatches"
+            )
         sums: dict[str, torch.Tensor] = {}
         for _ in range(self.epochs):
             perm = torch.randperm(M, device=self.device)
@@ -193,11 +228,13 @@ class PPOAgent(Agent):
         out = {k: v / count for k, v in sums.items()}
         out["agent/value_mean"] = masked_mean(data["old_value"], data["mask"])
         out["agent/return_mean"] = masked_mean(data["ret"], data["mask"])
-        if not self.act_spec.discrete:
+        if isinstance(self.actor, GaussianActor):
             out["agent/log_std"] = self.actor.log_std.detach().mean()
         return out
 
-    def _minibatch(self, mb: dict[str, torch.Tensor], obs_keys: list[str]) -> dict[str, torch.Tensor]:
+    def _minibatch(
+        self, mb: dict[str, torch.Tensor], obs_keys: list[str]
+    ) -> dict[str, torch.Tensor]:
         mask = mb["mask"]  # [M]
         adv = mb["adv"]
         if self.norm_adv:
@@ -209,25 +246,21 @@ class PPOAgent(Agent):
             logp, entropy = self._log_prob_entropy(feat, mb["action"])
             value = self.critic(feat).squeeze(-1).float()  # [M]
         log_ratio = logp.float() - mb["old_logp"]
-        ratio = log_ratio.exp()
-        policy_loss = masked_mean(torch.max(-adv * ratio, -adv * ratio.clamp(1 - self.clip, 1 + self.clip)), mask)
-        value_err = (value - mb["ret"]) ** 2
-        if self.value_clip > 0:
-            clipped = mb["old_value"] + (value - mb["old_value"]).clamp(-self.value_clip, self.value_clip)
-            value_err = torch.max(value_err, (clipped - mb["ret"]) ** 2)
-        value_loss = 0.5 * masked_mean(value_err, mask)
+        policy_loss = clipped_surrogate(log_ratio, adv, mask, self.clip)
+        v_loss = value_loss(value, mb["old_value"], mb["ret"], mask, self.value_clip)
         entropy_mean = masked_mean(entropy.float(), mask)
-        loss = policy_loss + self.vf_coef * value_loss - self.ent_coef * entropy_mean
+        loss = policy_loss + self.vf_coef * v_loss - self.ent_coef * entropy_mean
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = clip_grads(self.params, self.max_grad_norm)
         self.opt.step()
         with torch.no_grad():
+            ratio = log_ratio.exp()
             approx_kl = masked_mean((ratio - 1) - log_ratio, mask)  # the k3 estimator (Schulman)
             clip_frac = masked_mean(((ratio - 1).abs() > self.clip).float(), mask)
         return {
             "agent/policy_loss": policy_loss.detach(),
-            "agent/value_loss": value_loss.detach(),
+            "agent/value_loss": v_loss.detach(),
             "agent/entropy": entropy_mean.detach(),
             "agent/approx_kl": approx_kl,
             "agent/clip_frac": clip_frac,

@@ -4,7 +4,7 @@ through the CNN encoder with DrQ random-shift augmentation; as in DrQ-v2 the enc
 critic loss only (the actor reads detached features) and targets use the online encoder.
 
 One update is one backward and one fused Adam step over critic, actor and temperature (separate
-learning rates as parameter groups): the actor's loss reads the critic through detached parameters,
+learning rates as parameter groups): the actor's loss reads the critic with its parameters frozen,
 so it trains the policy only and never spends compute on critic weight gradients.
 """
 
@@ -15,7 +15,6 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.func import functional_call
 
 from worldmodels.agents.base import ActMode, Agent, DataSpec
 from worldmodels.envs.spaces import ActSpec, ObsSpec
@@ -28,7 +27,7 @@ from worldmodels.models.actor_critic import (
     check_action_space,
     check_input,
     check_mode,
-    detached_params,
+    frozen,
     polyak_,
     tanh_gaussian_sample,
 )
@@ -63,7 +62,7 @@ class SACAgent(Agent):
         n_step: int = 1,
         gamma: float = 0.99,
         actor_lr: float = 3e-4,
-        critic_lr: float = 3e-4,
+        critic_lr: float = 1e-3,
         alpha_lr: float = 3e-4,
         init_alpha: float = 1.0,
         target_entropy: float | None = None,
@@ -74,19 +73,26 @@ class SACAgent(Agent):
         check_input(input, "sac")
         check_action_space(act_spec, False, "sac")
         if actor_every < 1 or not 0.0 < tau <= 1.0:
-            raise ValueError(f"sac: need actor_every >= 1 and 0 < tau <= 1, got {actor_every}, {tau}")
+            raise ValueError(
+                f"sac: need actor_every >= 1 and 0 < tau <= 1, got {actor_every}, {tau}"
+            )
         self.data = DataSpec(kind="transitions", batch=batch, n_step=n_step, gamma=gamma)
         A = act_spec.dim
         self.encoder = ObsEncoder(obs_spec, cnn_depth=cnn_depth, aug_pad=aug_pad).to(self.device)
         F_, trunk = self.encoder.out_dim, (trunk_dim if self.encoder.has_image else 0)
         self.critic = EnsembleQ(F_, A, units, layers, 2, norm, act, trunk).to(self.device)
-        self.actor = TanhGaussianActor(F_, A, units, layers, norm, act, trunk_dim=trunk).to(self.device)
+        self.actor = TanhGaussianActor(F_, A, units, layers, norm, act, trunk_dim=trunk).to(
+            self.device
+        )
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.log_alpha = nn.Parameter(torch.tensor(float(init_alpha), device=self.device).log())
         self.target_entropy = float(-A if target_entropy is None else target_entropy)
         self.opt = adam(
             [
-                {"params": [*self.encoder.parameters(), *self.critic.parameters()], "lr": critic_lr},
+                {
+                    "params": [*self.encoder.parameters(), *self.critic.parameters()],
+                    "lr": critic_lr,
+                },
                 {"params": list(self.actor.parameters()), "lr": actor_lr},
                 {"params": [self.log_alpha], "lr": alpha_lr},
             ],
@@ -95,10 +101,16 @@ class SACAgent(Agent):
         self.tau, self.actor_every = tau, actor_every
         self.updates = 0  # host counter: drives the actor period
         zero = torch.zeros((), device=self.device)
-        self._last_actor = {"agent/actor_loss": zero, "agent/alpha_loss": zero, "agent/entropy": zero}
+        self._last_actor = {
+            "agent/actor_loss": zero,
+            "agent/alpha_loss": zero,
+            "agent/entropy": zero,
+        }
 
     @torch.no_grad()
-    def act(self, obs: dict[str, torch.Tensor], state: Any, mode: ActMode) -> tuple[torch.Tensor, Any]:
+    def act(
+        self, obs: dict[str, torch.Tensor], state: Any, mode: ActMode
+    ) -> tuple[torch.Tensor, Any]:
         check_mode(mode)
         mean, log_std = self.actor(self.encoder(obs))  # [B, A]
         if mode == "eval":
@@ -124,9 +136,12 @@ class SACAgent(Agent):
             if update_actor:
                 feat_pi = feat.detach()  # the encoder learns from the critic only (DrQ)
                 pi_action, logp = tanh_gaussian_sample(*self.actor(feat_pi))
-                q_pi = functional_call(self.critic, detached_params(self.critic), (feat_pi, pi_action))
+                with frozen(self.critic):
+                    q_pi = self.critic(feat_pi, pi_action)  # [2, B]
                 actor_loss = (alpha * logp.float() - q_pi.float().min(0).values).mean()
-                alpha_loss = -(self.log_alpha * (logp.detach().float() + self.target_entropy)).mean()
+                alpha_loss = -(
+                    self.log_alpha * (logp.detach().float() + self.target_entropy)
+                ).mean()
                 loss = loss + actor_loss + alpha_loss
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -155,6 +170,8 @@ class SACAgent(Agent):
             "log_alpha": {"log_alpha": self.log_alpha.detach().clone()},
             "optim": self.opt.state_dict(),
             "counters": {"updates": self.updates},
+            # the last actor metrics are reported between actor steps (actor_every > 1)
+            "metrics": {k: v.clone() for k, v in self._last_actor.items()},
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -166,3 +183,4 @@ class SACAgent(Agent):
             self.log_alpha.copy_(state["log_alpha"]["log_alpha"])
         self.opt.load_state_dict(state["optim"])
         self.updates = int(state["counters"]["updates"])
+        self._last_actor = {k: v.to(self.device) for k, v in state["metrics"].items()}

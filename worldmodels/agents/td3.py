@@ -4,7 +4,7 @@ Gaussian exploration noise. Pixels: CNN encoder with DrQ random-shift augmentati
 critic loss only (DrQ-v2's layout).
 
 On actor steps the critic and actor losses share one backward and one fused Adam step: the actor's
-loss reads Q1 through detached critic parameters, so it trains the policy only.
+loss reads Q1 with the critic's parameters frozen, so it trains the policy only.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import copy
 from typing import Any
 
 import torch
-from torch.func import functional_call
 
 from worldmodels.agents.base import ActMode, Agent, DataSpec
 from worldmodels.envs.spaces import ActSpec, ObsSpec
@@ -26,7 +25,7 @@ from worldmodels.models.actor_critic import (
     check_action_space,
     check_input,
     check_mode,
-    detached_params,
+    frozen,
     polyak_,
 )
 
@@ -61,7 +60,7 @@ class TD3Agent(Agent):
         n_step: int = 1,
         gamma: float = 0.99,
         actor_lr: float = 3e-4,
-        critic_lr: float = 3e-4,
+        critic_lr: float = 1e-3,
         tau: float = 0.005,
         policy_delay: int = 2,
         policy_noise: float = 0.2,
@@ -72,7 +71,9 @@ class TD3Agent(Agent):
         check_input(input, "td3")
         check_action_space(act_spec, False, "td3")
         if policy_delay < 1 or not 0.0 < tau <= 1.0:
-            raise ValueError(f"td3: need policy_delay >= 1 and 0 < tau <= 1, got {policy_delay}, {tau}")
+            raise ValueError(
+                f"td3: need policy_delay >= 1 and 0 < tau <= 1, got {policy_delay}, {tau}"
+            )
         self.data = DataSpec(kind="transitions", batch=batch, n_step=n_step, gamma=gamma)
         A = act_spec.dim
         self.encoder = ObsEncoder(obs_spec, cnn_depth=cnn_depth, aug_pad=aug_pad).to(self.device)
@@ -83,18 +84,27 @@ class TD3Agent(Agent):
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.opt = adam(
             [
-                {"params": [*self.encoder.parameters(), *self.critic.parameters()], "lr": critic_lr},
+                {
+                    "params": [*self.encoder.parameters(), *self.critic.parameters()],
+                    "lr": critic_lr,
+                },
                 {"params": list(self.actor.parameters()), "lr": actor_lr},
             ],
             lr=critic_lr,
         )
         self.tau, self.policy_delay = tau, policy_delay
-        self.policy_noise, self.noise_clip, self.explore_noise = policy_noise, noise_clip, explore_noise
+        self.policy_noise, self.noise_clip, self.explore_noise = (
+            policy_noise,
+            noise_clip,
+            explore_noise,
+        )
         self.updates = 0  # host counter: drives the delayed actor and target updates
         self._last_actor_loss = torch.zeros((), device=self.device)
 
     @torch.no_grad()
-    def act(self, obs: dict[str, torch.Tensor], state: Any, mode: ActMode) -> tuple[torch.Tensor, Any]:
+    def act(
+        self, obs: dict[str, torch.Tensor], state: Any, mode: ActMode
+    ) -> tuple[torch.Tensor, Any]:
         check_mode(mode)
         action = self.actor(self.encoder(obs))  # [B, A]
         if mode == "explore":
@@ -110,7 +120,9 @@ class TD3Agent(Agent):
             with torch.no_grad():
                 next_feat = self.encoder(next_obs, augment=True)
                 next_action = self.actor_target(next_feat)  # [B, A]
-                noise = (self.policy_noise * torch.randn_like(next_action)).clamp(-self.noise_clip, self.noise_clip)
+                noise = (self.policy_noise * torch.randn_like(next_action)).clamp(
+                    -self.noise_clip, self.noise_clip
+                )
                 next_action = (next_action + noise).clamp(-1.0, 1.0)
                 q_next = self.critic_target(next_feat, next_action).min(0).values  # [B]
                 target = reward + discount * q_next.float()  # [B]
@@ -119,7 +131,8 @@ class TD3Agent(Agent):
             loss = critic_loss
             if update_actor:
                 feat_pi = feat.detach()  # the encoder learns from the critic only (DrQ-v2)
-                q1_pi = functional_call(self.critic, detached_params(self.critic), (feat_pi, self.actor(feat_pi)))[0]
+                with frozen(self.critic):  # Q1 only, as TD3
+                    q1_pi = self.critic(feat_pi, self.actor(feat_pi), members=1)[0]
                 actor_loss = -q1_pi.float().mean()
                 loss = loss + actor_loss
         self.opt.zero_grad(set_to_none=True)
@@ -145,6 +158,8 @@ class TD3Agent(Agent):
             "actor_target": self.actor_target.state_dict(),
             "optim": self.opt.state_dict(),
             "counters": {"updates": self.updates},
+            # the last actor loss is reported between delayed actor steps: resume it too
+            "metrics": {"actor_loss": self._last_actor_loss.clone()},
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -155,3 +170,4 @@ class TD3Agent(Agent):
         self.actor_target.load_state_dict(state["actor_target"])
         self.opt.load_state_dict(state["optim"])
         self.updates = int(state["counters"]["updates"])
+        self._last_actor_loss = state["metrics"]["actor_loss"].to(self.device)

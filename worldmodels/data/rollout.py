@@ -133,6 +133,19 @@ class RolloutBuffer:
                 store[0] = store[self._size - 1]
             self._size = 1
 
+    def state_dict(self) -> dict[str, Any]:
+        """The rows written so far (a checkpoint mid-rollout resumes exactly)."""
+        return {
+            "data": {k: v[: self._size].clone() for k, v in self._data.items()},
+            "size": self._size,
+            "action_pending": self._action_pending,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for k, v in state["data"].items():
+            self._data[k][: len(v)] = v.to(self.device)
+        self._size, self._action_pending = int(state["size"]), bool(state["action_pending"])
+
     def _check(self, key: str, x: Any) -> torch.Tensor:
         expected = (self.num_envs, *self.spec[key].shape)
         if tuple(x.shape) != expected:

@@ -9,7 +9,8 @@ Shapes: B batch, E ensemble members (twin Q: E = 2), A action dims, F encoder fe
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -18,7 +19,12 @@ from torch import nn
 from worldmodels.envs.spaces import IMAGE_KEY, VECTOR_KEY, ActSpec, ObsSpec
 from worldmodels.models.nets import ConvEncoder, mlp
 
-ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "silu": nn.SiLU, "tanh": nn.Tanh, "elu": nn.ELU}
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "silu": nn.SiLU,
+    "tanh": nn.Tanh,
+    "elu": nn.ELU,
+}
 INPUTS = ("obs", "latent")
 LOG_2 = math.log(2.0)
 
@@ -36,8 +42,9 @@ def check_input(input: str, agent: str) -> None:
         raise ValueError(f"{agent}: unknown input {input!r}; valid options: {list(INPUTS)}")
     if input == "latent":
         raise ValueError(
-            f"{agent}: input=latent needs the Dreamer world model (worldmodels/models/world_model.py) "
-            "wired into model-free heads, which is not done yet; use input=obs"
+            f"{agent}: input=latent needs the Dreamer world model "
+            "(worldmodels/models/world_model.py) wired into model-free heads, which is not done "
+            "yet; use input=obs"
         )
 
 
@@ -52,7 +59,9 @@ def check_action_space(act_spec: ActSpec, discrete: bool | None, agent: str) -> 
     if discrete is not None and act_spec.discrete != discrete:
         kind = "discrete (one-hot)" if discrete else "continuous"
         got = "discrete" if act_spec.discrete else "continuous"
-        raise ValueError(f"{agent} needs {kind} actions, got a {got} action space of dim {act_spec.dim}")
+        raise ValueError(
+            f"{agent} needs {kind} actions, got a {got} action space of dim {act_spec.dim}"
+        )
 
 
 def random_shift(image: torch.Tensor, pad: int) -> torch.Tensor:
@@ -78,7 +87,9 @@ class ObsEncoder(nn.Module):
         super().__init__()
         unknown = set(obs_spec) - {IMAGE_KEY, VECTOR_KEY}
         if unknown or not obs_spec:
-            raise ValueError(f"obs keys must be among {[IMAGE_KEY, VECTOR_KEY]}, got {sorted(obs_spec)}")
+            raise ValueError(
+                f"obs keys must be among {[IMAGE_KEY, VECTOR_KEY]}, got {sorted(obs_spec)}"
+            )
         self.aug_pad = aug_pad
         self.cnn: ConvEncoder | None = None
         self.vector_dim = 0
@@ -115,6 +126,10 @@ class RunningMeanStd(nn.Module):
     (PPO updates it once per rollout, never while acting).
     """
 
+    mean: torch.Tensor
+    var: torch.Tensor
+    count: torch.Tensor
+
     def __init__(self, dim: int, clip: float = 10.0, eps: float = 1e-8):
         super().__init__()
         self.clip, self.eps = clip, eps
@@ -124,7 +139,8 @@ class RunningMeanStd(nn.Module):
 
     @torch.no_grad()
     def update(self, x: torch.Tensor, weight: torch.Tensor | None = None) -> None:
-        """x: [N, D]; weight: optional [N] 0/1 mask of the rows to count (static shapes, no sync)."""
+        """x: [N, D]; weight: optional [N] 0/1 mask of the rows to count (static shapes, no
+        host sync)."""
         w = torch.ones(x.shape[0], device=x.device) if weight is None else weight.float()
         n = w.sum().clamp_min(1.0)
         mean = (w[:, None] * x).sum(0) / n
@@ -146,7 +162,9 @@ def make_trunk(in_dim: int, trunk_dim: int) -> tuple[nn.Module, int]:
     Returns the module and its output width."""
     if trunk_dim <= 0:
         return nn.Identity(), in_dim
-    return nn.Sequential(nn.Linear(in_dim, trunk_dim), nn.LayerNorm(trunk_dim), nn.Tanh()), trunk_dim
+    return nn.Sequential(
+        nn.Linear(in_dim, trunk_dim), nn.LayerNorm(trunk_dim), nn.Tanh()
+    ), trunk_dim
 
 
 class EnsembleLinear(nn.Module):
@@ -159,7 +177,8 @@ class EnsembleLinear(nn.Module):
         self.bias = nn.Parameter(torch.empty(members, 1, out_dim).uniform_(-bound, bound))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.baddbmm(self.bias, x, self.weight)
+        members = x.shape[0]  # the first `members` layers (TD3's actor loss reads Q1 only)
+        return torch.baddbmm(self.bias[:members], x, self.weight[:members])
 
 
 class EnsembleQ(nn.Module):
@@ -193,9 +212,12 @@ class EnsembleQ(nn.Module):
         mods.append(EnsembleLinear(members, dim, 1))
         self.net = nn.Sequential(*mods)
 
-    def forward(self, feat: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, feat: torch.Tensor, action: torch.Tensor, members: int | None = None
+    ) -> torch.Tensor:
+        """Q values [E, B] of the first `members` critics (all by default)."""
         x = torch.cat([self.trunk(feat), action], -1)  # [B, F + A]
-        x = x.unsqueeze(0).expand(self.members, *x.shape)  # [E, B, F + A]
+        x = x.unsqueeze(0).expand(members or self.members, *x.shape)  # [E, B, F + A]
         return self.net(x).squeeze(-1)  # [E, B]
 
 
@@ -214,7 +236,9 @@ class DuelingQ(nn.Module):
     ):
         super().__init__()
         trunk, in_dim = make_trunk(in_dim, trunk_dim)
-        self.trunk = nn.Sequential(trunk, mlp(in_dim, None, units, layers, norm=norm, act=activation(act)))
+        self.trunk = nn.Sequential(
+            trunk, mlp(in_dim, None, units, layers, norm=norm, act=activation(act))
+        )
         hidden = units if layers > 0 else in_dim
         self.value = nn.Linear(hidden, 1)
         self.advantage = nn.Linear(hidden, n_actions)
@@ -246,16 +270,22 @@ class TanhGaussianActor(nn.Module):
     ):
         super().__init__()
         trunk, in_dim = make_trunk(in_dim, trunk_dim)
-        self.net = nn.Sequential(trunk, mlp(in_dim, 2 * act_dim, units, layers, norm=norm, act=activation(act)))
+        self.net = nn.Sequential(
+            trunk, mlp(in_dim, 2 * act_dim, units, layers, norm=norm, act=activation(act))
+        )
         self.log_std_min, self.log_std_max = log_std_min, log_std_max
 
     def forward(self, feat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mean, raw = self.net(feat).chunk(2, -1)  # [B, A] each
-        log_std = self.log_std_min + 0.5 * (self.log_std_max - self.log_std_min) * (torch.tanh(raw) + 1)
+        log_std = self.log_std_min + 0.5 * (self.log_std_max - self.log_std_min) * (
+            torch.tanh(raw) + 1
+        )
         return mean, log_std
 
 
-def tanh_gaussian_sample(mean: torch.Tensor, log_std: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def tanh_gaussian_sample(
+    mean: torch.Tensor, log_std: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Reparameterized sample a = tanh(u), u ~ N(mean, std), and log pi(a) summed over A -> [B].
 
     The tanh correction uses log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u)), which is exact and
@@ -283,7 +313,9 @@ class DeterministicActor(nn.Module):
     ):
         super().__init__()
         trunk, in_dim = make_trunk(in_dim, trunk_dim)
-        self.net = nn.Sequential(trunk, mlp(in_dim, act_dim, units, layers, norm=norm, act=activation(act)))
+        self.net = nn.Sequential(
+            trunk, mlp(in_dim, act_dim, units, layers, norm=norm, act=activation(act))
+        )
 
     def forward(self, feat: torch.Tensor) -> torch.Tensor:
         return torch.tanh(self.net(feat))  # [B, A]
@@ -345,35 +377,50 @@ def orthogonal_init(net: nn.Sequential, gain: float = math.sqrt(2), out_gain: fl
 
 @torch.no_grad()
 def polyak_(target: nn.Module, online: nn.Module, tau: float) -> None:
-    """target <- (1 - tau) target + tau online, for all parameters in one foreach op (tau=1: copy)."""
-    t_params = list(target.parameters())
-    o_params = list(online.parameters())
+    """target <- (1 - tau) target + tau online, all parameters in one foreach op (tau=1: copy)."""
+    t_params: list[torch.Tensor] = list(target.parameters())
+    o_params: list[torch.Tensor] = list(online.parameters())
     if tau >= 1.0:
         torch._foreach_copy_(t_params, o_params)
     else:
         torch._foreach_lerp_(t_params, o_params, tau)
 
 
-def adam(params: Iterable[nn.Parameter] | list[dict], lr: float, eps: float = 1e-8) -> torch.optim.Adam:
+def adam(
+    params: Iterable[nn.Parameter] | list[dict], lr: float, eps: float = 1e-8
+) -> torch.optim.Adam:
     """Adam with the fused kernel (CPU and CUDA): one kernel for all parameters per step."""
     return torch.optim.Adam(params, lr=lr, eps=eps, fused=True)
 
 
 def clip_grads(params: list[nn.Parameter], max_norm: float) -> torch.Tensor:
-    """Clip the global grad norm (no host sync: returns the norm as a 0-dim tensor).
-    A non-positive `max_norm` disables clipping but still reports the norm."""
-    if max_norm > 0:
-        return torch.nn.utils.clip_grad_norm_(params, max_norm, foreach=True)
+    """Clip the global grad norm to `max_norm` (<= 0: no clipping); returns the norm before
+    clipping as a 0-dim tensor (no host sync). The math of `clip_grad_norm_`, in four foreach ops
+    without its per-call grouping overhead (about 100 us less per update on CPU)."""
     grads = [p.grad for p in params if p.grad is not None]
-    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+    norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+    if max_norm > 0:
+        torch._foreach_mul_(grads, (max_norm / (norm + 1e-6)).clamp(max=1.0))
+    return norm
 
 
 def autocast(device: torch.device) -> torch.autocast:
     """bf16 autocast on CUDA, a no-op (float32) elsewhere."""
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+    return torch.autocast(
+        device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"
+    )
 
 
-def detached_params(module: nn.Module) -> dict[str, torch.Tensor]:
-    """The module's parameters detached, for `torch.func.functional_call`: the actor's loss flows
-    through the critic to the action without computing (wasted) critic weight gradients."""
-    return {k: v.detach() for k, v in module.named_parameters()}
+@contextmanager
+def frozen(module: nn.Module) -> Iterator[None]:
+    """Parameters of `module` stop requiring grad inside the block: a loss can flow through the
+    module to its inputs (the actor's loss through the critic to the action) without computing
+    (wasted) weight gradients. Cheaper than torch.func.functional_call by a few hundred us."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)

@@ -300,6 +300,7 @@ class Loop:
             "counters": dict(self.counters),
             "clocks": {k: c.state_dict() for k, c in self.clocks.items()},
             "train_clock": self.train_clock.state_dict(),
+            "rollout": self.store.state_dict() if self.spec.kind == "rollouts" else None,
             "rng": checkpoint.rng_state(),
             "loop_rng": self.rng.bit_generator.state,
             "env_rng": self.envs.get_rng_state(),
@@ -326,6 +327,8 @@ class Loop:
         for k, c in self.clocks.items():
             c.load_state_dict(state["clocks"][k])
         self.train_clock.load_state_dict(state["train_clock"])
+        if state.get("rollout") is not None:
+            self.store.load_state_dict(state["rollout"])
         self.rng.bit_generator.state = state["loop_rng"]
         self.act_state = state["act_state"]
         self.ep_return = state["episodes"]["return"]
