@@ -109,8 +109,8 @@ def test_continuous_actions_clipped_and_errors() -> None:
     obs = {"vector": torch.randn(500, 3), "is_first": torch.zeros(500, dtype=torch.bool)}
     a, _ = agent.act(obs, None, "explore")
     assert a.abs().max() == 1.0  # std e: many samples hit the bounds, none pass them
-    with pytest.raises(ValueError, match="input=latent"):
-        PPOAgent(OBS, ActSpec(2, False), input="latent")
+    with pytest.raises(ValueError, match="unknown input"):
+        PPOAgent(OBS, ActSpec(2, False), input="pixels")
     agent = PPOAgent(OBS, ActSpec(2, False), rollout=1, minibatches=4)
     with pytest.raises(ValueError, match="minibatches"):
         agent.update(fill(agent, n_envs=2))

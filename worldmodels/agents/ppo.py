@@ -9,6 +9,13 @@ The loop fills `worldmodels.data.rollout.RolloutBuffer` with rows [T+1, N] and c
 log-probs are computed here, in one batched pass at the start of the update, instead of being
 carried through the loop. Rows that carry no transition (episode ends) are masked out, which keeps
 every tensor shape static (no boolean indexing, no host sync).
+
+With `input=latent` the head reads features of a world model it owns (worldmodels/agents/latent.py):
+each update first trains the world model on the rollout (its rows [T+1, N] are N sequences), then
+runs PPO on the refiltered features (old log-probs and values are recomputed on them at the
+start of the update, as for observations). With `imagination=true` the data becomes replayed
+sequences: the world model trains on them and PPO learns purely from H-step rollouts imagined from
+every posterior with the current policy (GAE on imagined rewards and continues, the same epochs).
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import torch
 from torch import nn
 
 from worldmodels.agents.base import ActMode, Agent, DataSpec
+from worldmodels.agents.latent import FEAT_KEY, LatentFeatures, LatentState, check_modes
 from worldmodels.envs.spaces import VECTOR_KEY, ActSpec, ObsSpec
 from worldmodels.models.actor_critic import (
     GaussianActor,
@@ -29,7 +37,6 @@ from worldmodels.models.actor_critic import (
     autocast,
     categorical_entropy,
     categorical_log_prob,
-    check_input,
     check_mode,
     clip_grads,
     gaussian_entropy,
@@ -37,6 +44,7 @@ from worldmodels.models.actor_critic import (
     orthogonal_init,
 )
 from worldmodels.models.nets import mlp
+from worldmodels.objectives.returns import gae
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -69,7 +77,12 @@ class PPOAgent(Agent):
     """Proximal policy optimization on the shared rollout buffer.
 
     Args (plain, from configs/agent/ppo.yaml):
-        input: "obs" (raw observations); "latent" is not available yet.
+        input: "obs" (raw observations) or "latent" (world-model features, see module docstring).
+        imagination: learn from imagined rollouts only (needs input=latent).
+        world_model: latent-mode settings: `LatentConfig` fields (batch_size, batch_length,
+            horizon, train, lr, eps, clip; batch_* only matter with imagination) and `WorldModel`
+            constructor arguments.
+        world_model_path: RUN_DIR/world_model.pt of a run to start the world model from.
         units, layers, act, norm: actor and critic MLPs (separate nets). cnn_depth: pixel encoder
             (shared by actor and critic; no augmentation: it would break the importance ratio).
         rollout: env steps per env per rollout (T). epochs, minibatches: passes over the T*N
@@ -78,7 +91,7 @@ class PPOAgent(Agent):
             linearly to 0 over `anneal_lr_updates` updates (0: constant).
         gamma, lam: GAE. clip: surrogate clip range. value_clip: value clip range (0: off).
         ent_coef, vf_coef: loss weights. norm_adv: normalize advantages per minibatch.
-        obs_norm: running mean/std normalization of vector observations.
+        obs_norm: running mean/std normalization of vector observations (input=obs only).
         init_log_std: initial log std of the Gaussian policy (continuous actions).
     """
 
@@ -88,6 +101,9 @@ class PPOAgent(Agent):
         act_spec: ActSpec,
         device: str | torch.device = "cpu",
         input: str = "obs",
+        imagination: bool = False,
+        world_model: dict[str, Any] | None = None,
+        world_model_path: str | None = None,
         units: int = 64,
         layers: int = 2,
         act: str = "tanh",
@@ -111,7 +127,7 @@ class PPOAgent(Agent):
         init_log_std: float = 0.0,
     ):
         super().__init__(obs_spec, act_spec, device)
-        check_input(input, "ppo")
+        check_modes(input, imagination, "ppo")
         if rollout < 1 or epochs < 1 or minibatches < 1:
             raise ValueError(
                 f"ppo: need rollout, epochs, minibatches >= 1, "
@@ -119,10 +135,24 @@ class PPOAgent(Agent):
             )
         self.data = DataSpec(kind="rollouts", length=rollout, gamma=gamma)
         A = act_spec.dim
-        self.encoder = ObsEncoder(obs_spec, cnn_depth=cnn_depth, aug_pad=0).to(self.device)
-        F_ = self.encoder.out_dim
+        self.imagination = imagination
+        self.latent: LatentFeatures | None = None
+        self.encoder: nn.Module
+        if input == "latent":
+            self.latent = LatentFeatures(
+                obs_spec, act_spec, self.device, world_model, world_model_path, "ppo"
+            )
+            self.world_model = self.latent.wm
+            self.encoder = nn.Identity()  # features come from the world model
+            F_ = self.latent.feat_dim
+            if imagination:
+                lc = self.latent.cfg
+                self.data = DataSpec("sequences", batch=lc.batch_size, length=lc.batch_length)
+        else:
+            self.encoder = ObsEncoder(obs_spec, cnn_depth=cnn_depth, aug_pad=0).to(self.device)
+            F_ = self.encoder.out_dim
         self.obs_rms: RunningMeanStd | None = None
-        if obs_norm and VECTOR_KEY in obs_spec:
+        if obs_norm and VECTOR_KEY in obs_spec and self.latent is None:
             self.obs_rms = RunningMeanStd(obs_spec[VECTOR_KEY].shape[0]).to(self.device)
         self.actor: nn.Module
         if act_spec.discrete:
@@ -149,6 +179,8 @@ class PPOAgent(Agent):
 
     # ------------------------------------------------------------------ policy pieces
     def _features(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        if self.latent is not None:  # latent input: minibatches carry the features themselves
+            return obs[FEAT_KEY]
         if self.obs_rms is not None:
             obs = {**obs, VECTOR_KEY: self.obs_rms(obs[VECTOR_KEY].float())}
         return self.encoder(obs)  # [B, F]
@@ -163,43 +195,93 @@ class PPOAgent(Agent):
         mean, log_std = self.actor(feat)  # [B, A]
         return gaussian_log_prob(mean, log_std, action), gaussian_entropy(log_std)
 
+    def _policy(self, feat: torch.Tensor, explore: bool) -> torch.Tensor:
+        """Actions [B, A] at features [B, F]: sampled (explore) or the mode."""
+        if self.act_spec.discrete:
+            logits = self.actor(feat)  # [B, A]
+            if explore:  # Gumbel-max: a categorical sample without leaving the device
+                logits = logits - torch.log(-torch.log(torch.rand_like(logits).clamp_min(1e-20)))
+            return torch.nn.functional.one_hot(logits.argmax(-1), self.act_spec.dim).float()
+        mean, log_std = self.actor(feat)
+        if explore:
+            mean = mean + log_std.exp() * torch.randn_like(mean)
+        return mean.clamp(-1.0, 1.0)
+
+    def init_state(self, batch_size: int) -> LatentState | None:
+        """Latent input: (posterior [B], previous action [B, A]); otherwise None."""
+        return self.latent.init_state(batch_size) if self.latent is not None else None
+
     @torch.no_grad()
     def act(
         self, obs: dict[str, torch.Tensor], state: Any, mode: ActMode
     ) -> tuple[torch.Tensor, Any]:
         check_mode(mode)
-        feat = self._features(obs)
-        if self.act_spec.discrete:
-            logits = self.actor(feat)  # [B, A]
-            if mode == "explore":  # Gumbel-max: a categorical sample without leaving the device
-                logits = logits - torch.log(-torch.log(torch.rand_like(logits).clamp_min(1e-20)))
-            idx = logits.argmax(-1)
-            return torch.nn.functional.one_hot(idx, self.act_spec.dim).float(), state
-        mean, log_std = self.actor(feat)
-        if mode == "explore":
-            mean = mean + log_std.exp() * torch.randn_like(mean)
-        return mean.clamp(-1.0, 1.0), state
+        explore = mode == "explore"
+        if self.latent is None:
+            return self._policy(self._features(obs), explore), state
+        # eval filters with posterior modes: deterministic
+        feat, post = self.latent.observe(obs, state, sample=explore)
+        action = self._policy(feat, explore)
+        return action, (post, action)
 
     # ------------------------------------------------------------------ learning
     def update(self, batch: Any) -> dict[str, torch.Tensor]:
-        """PPO epochs on a full `RolloutBuffer` (rows [T+1, N])."""
-        rows = batch.rows()
-        T1, N = rows["reward"].shape
-        T = T1 - 1
-        obs_keys = list(self.obs_spec)
-        if self.obs_rms is not None:  # count the T new rows (row 0 was the last rollout's row T)
-            self.obs_rms.update(rows[VECTOR_KEY][1:].reshape(T * N, -1).float())
+        """PPO epochs on a full `RolloutBuffer` (rows [T+1, N]); with imagination, on rollouts
+        imagined from a sequences batch [B, T]."""
         if self.anneal_lr_updates > 0:
             frac = max(1.0 - self.updates / self.anneal_lr_updates, 0.0)
             for group in self.opt.param_groups:
                 group["lr"] = self.lr * frac
+        if self.imagination:
+            data, extra = self._imagined_data(batch)
+        else:
+            data, extra = self._rollout_data(batch)
+        M = data["adv"].shape[0]
+        mb = M // self.minibatches
+        if mb < 1:
+            raise ValueError(
+                f"ppo: {M} transitions per rollout cannot fill {self.minibatches} minibatches"
+            )
+        keys = [FEAT_KEY] if self.latent is not None else list(self.obs_spec)
+        sums: dict[str, torch.Tensor] = {}
+        for _ in range(self.epochs):
+            perm = torch.randperm(M, device=self.device)
+            for i in range(self.minibatches):
+                idx = perm[i * mb : (i + 1) * mb]  # static size: the remainder rows skip this epoch
+                metrics = self._minibatch({k: v[idx] for k, v in data.items()}, keys)
+                for k, v in metrics.items():
+                    sums[k] = sums[k] + v if k in sums else v
+        self.updates += 1
+        count = float(self.epochs * self.minibatches)
+        out = {**extra, **{k: v / count for k, v in sums.items()}}
+        out["agent/value_mean"] = masked_mean(data["old_value"], data["mask"])
+        out["agent/return_mean"] = masked_mean(data["ret"], data["mask"])
+        if isinstance(self.actor, GaussianActor):
+            out["agent/log_std"] = self.actor.log_std.detach().mean()
+        return out
+
+    def _rollout_data(self, buffer: Any) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """Flat [T N] minibatch sources from a full rollout buffer, plus world-model metrics."""
+        rows = buffer.rows()
+        T1, N = rows["reward"].shape
+        T = T1 - 1
+        extra: dict[str, torch.Tensor] = {}
+        if self.latent is not None:
+            # The rollout's rows are N sequences of T+1 rows: train on them, then refilter.
+            seq = {k: v.transpose(0, 1).contiguous() for k, v in rows.items()}  # [N, T+1, ...]
+            extra, post = self.latent.train_step(seq)
+            feat_seq = self.latent.features(post).transpose(0, 1)  # [T+1, N, F]
+            flat = {FEAT_KEY: feat_seq.reshape(T1 * N, -1)}
+        else:
+            if self.obs_rms is not None:  # count the T new rows (row 0 was last rollout's row T)
+                self.obs_rms.update(rows[VECTOR_KEY][1:].reshape(T * N, -1).float())
+            flat = {k: rows[k].reshape(T1 * N, *rows[k].shape[2:]) for k in self.obs_spec}
         with torch.no_grad(), autocast(self.device):
-            flat = {k: rows[k].reshape(T1 * N, *rows[k].shape[2:]) for k in obs_keys}
             feat = self._features(flat)  # [(T+1) N, F]
             value = self.critic(feat).float().reshape(T1, N)  # [T+1, N]
             action = rows["action"][:T].reshape(T * N, -1)  # [T N, A]
             old_logp, _ = self._log_prob_entropy(feat[: T * N], action)
-        adv, ret, mask = batch.advantages(value, self.gamma, self.lam)  # [T, N] each
+        adv, ret, mask = buffer.advantages(value, self.gamma, self.lam)  # [T, N] each
         data = {
             **{k: v[: T * N] for k, v in flat.items()},
             "action": action,
@@ -209,28 +291,36 @@ class PPOAgent(Agent):
             "ret": ret.reshape(-1),
             "mask": mask.reshape(-1),
         }
-        M = T * N
-        mb = M // self.minibatches
-        if mb < 1:
-            raise ValueError(
-                f"ppo: {M} transitions per rollout cannot fill {self.minibatches} minibatches"
-            )
-        sums: dict[str, torch.Tensor] = {}
-        for _ in range(self.epochs):
-            perm = torch.randperm(M, device=self.device)
-            for i in range(self.minibatches):
-                idx = perm[i * mb : (i + 1) * mb]  # static size: the remainder rows skip this epoch
-                metrics = self._minibatch({k: v[idx] for k, v in data.items()}, obs_keys)
-                for k, v in metrics.items():
-                    sums[k] = sums[k] + v if k in sums else v
-        self.updates += 1
-        count = float(self.epochs * self.minibatches)
-        out = {k: v / count for k, v in sums.items()}
-        out["agent/value_mean"] = masked_mean(data["old_value"], data["mask"])
-        out["agent/return_mean"] = masked_mean(data["ret"], data["mask"])
-        if isinstance(self.actor, GaussianActor):
-            out["agent/log_std"] = self.actor.log_std.detach().mean()
-        return out
+        return data, extra
+
+    def _imagined_data(
+        self, batch: dict[str, torch.Tensor]
+    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """World-model step on a sequences batch [B, T], then H-step rollouts from all B T
+        posteriors with the current policy: flat [H N] minibatch sources, weighted by the
+        probability that the imagined episode still runs."""
+        assert self.latent is not None
+        extra, post = self.latent.train_step(batch)
+        roll, weight = self.latent.imagine(post, batch, lambda f: self._policy(f, True))
+        H, N = roll.reward.shape
+        feat = roll.feat[:-1].reshape(H * N, -1)  # [H N, F]
+        action = roll.action.reshape(H * N, -1)  # [H N, A]
+        with torch.no_grad(), autocast(self.device):
+            value = self.critic(roll.feat).squeeze(-1).float()  # [H+1, N]
+            old_logp, _ = self._log_prob_entropy(feat, action)
+        adv = gae(roll.reward, value, roll.cont, self.gamma, self.lam)  # [H, N]
+        extra["agent/imag_reward_mean"] = roll.reward.mean()
+        extra["agent/imag_cont_mean"] = roll.cont.mean()
+        data = {
+            FEAT_KEY: feat,
+            "action": action,
+            "old_logp": old_logp.float(),
+            "old_value": value[:-1].reshape(-1),
+            "adv": adv.reshape(-1),
+            "ret": (adv + value[:-1]).reshape(-1),
+            "mask": weight.reshape(-1),
+        }
+        return data, extra
 
     def _minibatch(
         self, mb: dict[str, torch.Tensor], obs_keys: list[str]
@@ -278,6 +368,8 @@ class PPOAgent(Agent):
         }
         if self.obs_rms is not None:
             state["obs_rms"] = self.obs_rms.state_dict()
+        if self.latent is not None:
+            state.update(self.latent.state_dict_parts())
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -287,4 +379,6 @@ class PPOAgent(Agent):
         self.opt.load_state_dict(state["optim"])
         if self.obs_rms is not None:
             self.obs_rms.load_state_dict(state["obs_rms"])
+        if self.latent is not None:
+            self.latent.load_state_dict_parts(state)
         self.updates = int(state["counters"]["updates"])

@@ -6,6 +6,11 @@ critic loss only (the actor reads detached features) and targets use the online 
 One update is one backward and one fused Adam step over critic, actor and temperature (separate
 learning rates as parameter groups): the actor's loss reads the critic with its parameters frozen,
 so it trains the policy only and never spends compute on critic weight gradients.
+
+With `input=latent` the head reads features of a world model it owns (worldmodels/agents/latent.py)
+instead of encoding observations; its data becomes sequences and each update is a world-model step,
+then SAC on the consecutive posterior features of the batch. With `imagination=true` SAC learns
+purely from transitions imagined H steps ahead from those posteriors with its own policy.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import torch
 from torch import nn
 
 from worldmodels.agents.base import ActMode, Agent, DataSpec
+from worldmodels.agents.latent import LatentFeatures, LatentState, check_modes
 from worldmodels.envs.spaces import ActSpec, ObsSpec
 from worldmodels.models.actor_critic import (
     EnsembleQ,
@@ -25,7 +31,6 @@ from worldmodels.models.actor_critic import (
     adam,
     autocast,
     check_action_space,
-    check_input,
     check_mode,
     frozen,
     polyak_,
@@ -37,7 +42,11 @@ class SACAgent(Agent):
     """Soft actor-critic on the shared transitions replay (continuous actions in [-1, 1]).
 
     Args (plain, from configs/agent/sac.yaml):
-        input: "obs" (raw observations); "latent" is not available yet.
+        input: "obs" (raw observations) or "latent" (world-model features, see module docstring).
+        imagination: learn from imagined transitions only (needs input=latent).
+        world_model: latent-mode settings: `LatentConfig` fields (batch_size, batch_length,
+            horizon, train, lr, eps, clip) and `WorldModel` constructor arguments.
+        world_model_path: RUN_DIR/world_model.pt of a run to start the world model from.
         units, layers, act, norm: actor and critic MLPs. cnn_depth, aug_pad, trunk_dim: pixels.
         batch, n_step, gamma: what the loop samples (`replay.sample_transitions`).
         actor_lr, critic_lr, alpha_lr: Adam learning rates. init_alpha: initial temperature.
@@ -51,6 +60,9 @@ class SACAgent(Agent):
         act_spec: ActSpec,
         device: str | torch.device = "cpu",
         input: str = "obs",
+        imagination: bool = False,
+        world_model: dict[str, Any] | None = None,
+        world_model_path: str | None = None,
         units: int = 256,
         layers: int = 2,
         act: str = "relu",
@@ -70,16 +82,30 @@ class SACAgent(Agent):
         actor_every: int = 1,
     ):
         super().__init__(obs_spec, act_spec, device)
-        check_input(input, "sac")
+        check_modes(input, imagination, "sac")
         check_action_space(act_spec, False, "sac")
         if actor_every < 1 or not 0.0 < tau <= 1.0:
             raise ValueError(
                 f"sac: need actor_every >= 1 and 0 < tau <= 1, got {actor_every}, {tau}"
             )
-        self.data = DataSpec(kind="transitions", batch=batch, n_step=n_step, gamma=gamma)
         A = act_spec.dim
-        self.encoder = ObsEncoder(obs_spec, cnn_depth=cnn_depth, aug_pad=aug_pad).to(self.device)
-        F_, trunk = self.encoder.out_dim, (trunk_dim if self.encoder.has_image else 0)
+        self.imagination, self.gamma = imagination, gamma
+        self.latent: LatentFeatures | None = None
+        self.encoder: ObsEncoder | None = None
+        if input == "latent":
+            self.latent = LatentFeatures(
+                obs_spec, act_spec, self.device, world_model, world_model_path, "sac"
+            )
+            self.world_model = self.latent.wm
+            lc = self.latent.cfg
+            self.data = DataSpec("sequences", batch=lc.batch_size, length=lc.batch_length)
+            F_, trunk = self.latent.feat_dim, 0
+        else:
+            self.data = DataSpec(kind="transitions", batch=batch, n_step=n_step, gamma=gamma)
+            self.encoder = ObsEncoder(obs_spec, cnn_depth=cnn_depth, aug_pad=aug_pad).to(
+                self.device
+            )
+            F_, trunk = self.encoder.out_dim, (trunk_dim if self.encoder.has_image else 0)
         self.critic = EnsembleQ(F_, A, units, layers, 2, norm, act, trunk).to(self.device)
         self.actor = TanhGaussianActor(F_, A, units, layers, norm, act, trunk_dim=trunk).to(
             self.device
@@ -90,7 +116,10 @@ class SACAgent(Agent):
         self.opt = adam(
             [
                 {
-                    "params": [*self.encoder.parameters(), *self.critic.parameters()],
+                    "params": [
+                        *(self.encoder.parameters() if self.encoder is not None else ()),
+                        *self.critic.parameters(),
+                    ],
                     "lr": critic_lr,
                 },
                 {"params": list(self.actor.parameters()), "lr": actor_lr},
@@ -107,37 +136,97 @@ class SACAgent(Agent):
             "agent/entropy": zero,
         }
 
+    def init_state(self, batch_size: int) -> LatentState | None:
+        """Latent input: (posterior [B], previous action [B, A]); otherwise None."""
+        return self.latent.init_state(batch_size) if self.latent is not None else None
+
     @torch.no_grad()
     def act(
         self, obs: dict[str, torch.Tensor], state: Any, mode: ActMode
     ) -> tuple[torch.Tensor, Any]:
         check_mode(mode)
-        mean, log_std = self.actor(self.encoder(obs))  # [B, A]
+        if self.latent is not None:  # eval filters with posterior modes: deterministic
+            feat, post = self.latent.observe(obs, state, sample=mode == "explore")
+        else:
+            assert self.encoder is not None
+            feat = self.encoder(obs)
+        mean, log_std = self.actor(feat)  # [B, A]
         if mode == "eval":
-            return torch.tanh(mean), state
-        action, _ = tanh_gaussian_sample(mean, log_std)
-        return action, state
+            action = torch.tanh(mean)
+        else:
+            action, _ = tanh_gaussian_sample(mean, log_std)
+        return action, ((post, action) if self.latent is not None else state)
 
     def update(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        obs, next_obs, action = batch["obs"], batch["next_obs"], batch["action"]  # action [B, A]
-        reward, discount = batch["reward"], batch["discount"]  # [B], [B]
+        """One SAC step on transitions; with latent input a world-model step on the sequences
+        batch first, then SAC on its posterior features (or on imagined transitions)."""
+        if self.latent is None:
+            assert self.encoder is not None
+            with autocast(self.device):
+                feat = self.encoder(batch["obs"], augment=True)  # [B, F]
+                with torch.no_grad():
+                    next_feat = self.encoder(batch["next_obs"], augment=True)
+            return self._sac_step(
+                feat, batch["action"], batch["reward"], batch["discount"], next_feat, None
+            )
+        metrics, post = self.latent.train_step(batch)
+        if self.imagination:
+            roll, weight = self.latent.imagine(
+                post, batch, lambda f: tanh_gaussian_sample(*self.actor(f))[0]
+            )
+            h, n = roll.reward.shape
+            feat = roll.feat[:-1].reshape(h * n, -1)  # [H N, F]
+            metrics.update(
+                self._sac_step(
+                    feat,
+                    roll.action.reshape(h * n, -1),
+                    roll.reward.reshape(-1),
+                    self.gamma * roll.cont.reshape(-1),
+                    roll.feat[1:].reshape(h * n, -1),
+                    weight.reshape(-1),
+                )
+            )
+            metrics["agent/imag_reward_mean"] = roll.reward.mean()
+            return metrics
+        tr = self.latent.transitions(self.latent.features(post), batch, self.gamma)
+        metrics.update(
+            self._sac_step(
+                tr["feat"], tr["action"], tr["reward"], tr["discount"], tr["next_feat"], tr["mask"]
+            )
+        )
+        return metrics
+
+    def _sac_step(
+        self,
+        feat: torch.Tensor,
+        action: torch.Tensor,
+        reward: torch.Tensor,
+        discount: torch.Tensor,
+        next_feat: torch.Tensor,
+        weight: torch.Tensor | None,
+    ) -> dict[str, torch.Tensor]:
+        """Critic (and every `actor_every` steps actor and temperature) step on features [M, F],
+        actions [M, A], rewards/discounts [M]; `weight` [M] weighs the critic's transitions
+        (None: all count). `feat` may carry the encoder's graph (it learns from the critic)."""
         update_actor = self.updates % self.actor_every == 0
         with autocast(self.device):
             alpha = self.log_alpha.exp().detach()
-            feat = self.encoder(obs, augment=True)  # [B, F]
             with torch.no_grad():
-                next_feat = self.encoder(next_obs, augment=True)
-                next_action, next_logp = tanh_gaussian_sample(*self.actor(next_feat))  # [B, A], [B]
-                q_next = self.critic_target(next_feat, next_action).min(0).values  # [B]
-                target = reward + discount * (q_next.float() - alpha * next_logp.float())  # [B]
-            q = self.critic(feat, action).float()  # [2, B]
-            critic_loss = 0.5 * (q - target).pow(2).mean(-1).sum()  # both twins regress the target
+                next_action, next_logp = tanh_gaussian_sample(*self.actor(next_feat))  # [M, A]
+                q_next = self.critic_target(next_feat, next_action).min(0).values  # [M]
+                target = reward + discount * (q_next.float() - alpha * next_logp.float())  # [M]
+            q = self.critic(feat, action).float()  # [2, M]
+            err = 0.5 * (q - target).pow(2)  # both twins regress the target
+            if weight is None:
+                critic_loss = err.mean(-1).sum()
+            else:
+                critic_loss = ((err * weight).sum(-1) / weight.sum().clamp_min(1.0)).sum()
             loss = critic_loss
             if update_actor:
                 feat_pi = feat.detach()  # the encoder learns from the critic only (DrQ)
                 pi_action, logp = tanh_gaussian_sample(*self.actor(feat_pi))
                 with frozen(self.critic):
-                    q_pi = self.critic(feat_pi, pi_action)  # [2, B]
+                    q_pi = self.critic(feat_pi, pi_action)  # [2, M]
                 actor_loss = (alpha * logp.float() - q_pi.float().min(0).values).mean()
                 alpha_loss = -(
                     self.log_alpha * (logp.detach().float() + self.target_entropy)
@@ -162,8 +251,7 @@ class SACAgent(Agent):
         }
 
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "encoder": self.encoder.state_dict(),
+        state = {
             "critic": self.critic.state_dict(),
             "critic_target": self.critic_target.state_dict(),
             "actor": self.actor.state_dict(),
@@ -173,9 +261,17 @@ class SACAgent(Agent):
             # the last actor metrics are reported between actor steps (actor_every > 1)
             "metrics": {k: v.clone() for k, v in self._last_actor.items()},
         }
+        if self.encoder is not None:
+            state["encoder"] = self.encoder.state_dict()
+        if self.latent is not None:
+            state.update(self.latent.state_dict_parts())
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.encoder.load_state_dict(state["encoder"])
+        if self.encoder is not None:
+            self.encoder.load_state_dict(state["encoder"])
+        if self.latent is not None:
+            self.latent.load_state_dict_parts(state)
         self.critic.load_state_dict(state["critic"])
         self.critic_target.load_state_dict(state["critic_target"])
         self.actor.load_state_dict(state["actor"])

@@ -37,14 +37,13 @@ def activation(name: str) -> type[nn.Module]:
 
 
 def check_input(input: str, agent: str) -> None:
-    """Model-free heads act on raw observations; `latent` (world-model features) comes later."""
+    """For heads that act on raw observations only (DQN, TD3); SAC and PPO also take world-model
+    features (worldmodels/agents/latent.py)."""
     if input not in INPUTS:
         raise ValueError(f"{agent}: unknown input {input!r}; valid options: {list(INPUTS)}")
     if input == "latent":
         raise ValueError(
-            f"{agent}: input=latent needs the Dreamer world model "
-            "(worldmodels/models/world_model.py) wired into model-free heads, which is not done "
-            "yet; use input=obs"
+            f"{agent}: input=latent is implemented for sac and ppo only; use input=obs"
         )
 
 

@@ -1,0 +1,248 @@
+"""World-model features for the model-free heads (`input=latent`, `imagination=true`).
+
+A head with latent input owns a `LatentFeatures`: a `WorldModel` (worldmodels/models/world_model.py)
+built from plain arguments or loaded from a Dreamer run's RUN_DIR/world_model.pt, trained on the
+head's own sequences batch (or kept frozen), which
+
+- filters observations into features for acting (`observe`; the act state is (posterior [B],
+  previous action [B, A]), reset where is_first, as Dreamer acts);
+- trains the world model on a sequences batch and returns its posteriors (`train_step`);
+- turns a sequences batch's posterior features into one-step transitions (`transitions`, for SAC)
+  under the ROW convention (worldmodels.envs.spaces): action_t at row t, reward_{t+1},
+  discount gamma * (1 - is_terminal_{t+1}), no transition out of an is_last row;
+- imagines from posteriors with the head's policy (`imagine`): the model-based half of the
+  model-based vs model-free comparison on one model.
+
+Settings come as one plain dict (the head's `world_model` argument, configs/agent/sac.yaml): the
+fields of `LatentConfig` plus `WorldModel`'s constructor arguments. Everything stays on the device.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from worldmodels.envs.spaces import ActSpec, ObsSpec
+from worldmodels.models.rssm import State
+from worldmodels.models.world_model import Rollout, WorldModel, autocast, shift_actions
+from worldmodels.objectives.dreamer_losses import imagination_weight
+
+INPUTS = ("obs", "latent")
+#: Key under which a head stores features in place of observations (PPO's minibatch dicts).
+FEAT_KEY = "feat"
+#: WorldModel keyword arguments accepted in the `world_model` dict.
+WM_KEYS = tuple(
+    p
+    for p in inspect.signature(WorldModel.__init__).parameters
+    if p not in ("self", "obs_spec", "act_spec")
+)
+#: The act state of a latent head: (posterior [B], previous action [B, A]).
+LatentState = tuple[State, torch.Tensor]
+
+
+@dataclass
+class LatentConfig:
+    """Settings of the latent mode besides the world model's own constructor arguments."""
+
+    batch_size: int = 16  # B sequences per update (the head's data spec becomes sequences)
+    batch_length: int = 64  # T rows per sequence
+    horizon: int = 15  # H imagined steps (imagination=true)
+    train: bool = True  # false: a loaded world model stays frozen
+    lr: float = 1e-4
+    eps: float = 1e-8
+    clip: float = 1000.0
+
+
+LATENT_KEYS = tuple(f.name for f in fields(LatentConfig))
+
+
+def plain(x: Any) -> Any:
+    """Hydra hands nested dicts over as OmegaConf containers: plain dicts/lists for WorldModel."""
+    if isinstance(x, Mapping):
+        return {str(k): plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)) or type(x).__name__ == "ListConfig":
+        return [plain(v) for v in x]
+    return x
+
+
+def check_modes(input: str, imagination: bool, agent: str) -> None:
+    """Valid `input` values; imagination needs a world model (input=latent)."""
+    if input not in INPUTS:
+        raise ValueError(f"{agent}: unknown input {input!r}; valid options: {list(INPUTS)}")
+    if imagination and input != "latent":
+        raise ValueError(
+            f"{agent}: imagination=true needs input=latent (a world model to dream in)"
+        )
+
+
+def load_world_model(path: str | Path, device: torch.device) -> WorldModel:
+    """A WorldModel from RUN_DIR/world_model.pt ({"config", "state_dict"}, written by the loop)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "world_model.pt"
+    if not path.is_file():
+        raise ValueError(
+            f"world_model_path {str(path)!r} does not exist; give RUN_DIR/world_model.pt of a run "
+            "whose agent has a world model (e.g. agent=dreamer)"
+        )
+    payload = torch.load(path, map_location=device, weights_only=False)
+    if "config" not in payload:
+        raise ValueError(f"{path} has no world-model config; it was not written by WorldModel")
+    wm = WorldModel.from_config(payload["config"])
+    wm.load_state_dict(payload["state_dict"])
+    return wm.to(device)
+
+
+class LatentFeatures(nn.Module):
+    """A world model a model-free head reads features from; see the module docstring."""
+
+    def __init__(
+        self,
+        obs_spec: ObsSpec,
+        act_spec: ActSpec,
+        device: torch.device,
+        settings: Mapping[str, Any] | None = None,
+        path: str | None = None,
+        agent: str = "agent",
+    ):
+        super().__init__()
+        settings = plain(dict(settings or {}))
+        unknown = sorted(set(settings) - set(WM_KEYS) - set(LATENT_KEYS))
+        if unknown:
+            raise ValueError(
+                f"{agent}: unknown world_model settings {unknown}; "
+                f"valid: {sorted(set(WM_KEYS) | set(LATENT_KEYS))}"
+            )
+        self.cfg = cfg = LatentConfig(**{k: v for k, v in settings.items() if k in LATENT_KEYS})
+        if cfg.batch_size < 1 or cfg.batch_length < 2 or cfg.horizon < 1:
+            raise ValueError(
+                f"{agent}: world_model needs batch_size >= 1, batch_length >= 2, horizon >= 1, "
+                f"got {cfg.batch_size}, {cfg.batch_length}, {cfg.horizon}"
+            )
+        if path:
+            self.wm = load_world_model(path, device)
+            if self.wm.act_spec.dim != act_spec.dim or set(self.wm.obs_spec) != set(obs_spec):
+                raise ValueError(
+                    f"{agent}: world model at {path} was trained for obs {sorted(self.wm.obs_spec)}"
+                    f" and {self.wm.act_spec.dim} actions, this env has obs {sorted(obs_spec)} and "
+                    f"{act_spec.dim} actions"
+                )
+        else:
+            if not cfg.train:
+                raise ValueError(
+                    f"{agent}: world_model.train=false freezes a world model; it needs "
+                    "world_model_path (a fresh, untrained one would give random features)"
+                )
+            wm_kwargs = {k: v for k, v in settings.items() if k in WM_KEYS}
+            self.wm = WorldModel(obs_spec, act_spec, **wm_kwargs).to(device)
+        self.act_dim = act_spec.dim
+        self.device = device
+        if not cfg.train:
+            self.wm.requires_grad_(False)
+        # A frozen model has no optimizer: nothing in it may change.
+        self.opt = self.wm.make_optimizer(cfg.lr, cfg.eps) if cfg.train else None
+
+    @property
+    def feat_dim(self) -> int:
+        return self.wm.feat_dim
+
+    # ---- acting --------------------------------------------------------------------------
+    @torch.no_grad()
+    def init_state(self, batch_size: int) -> LatentState:
+        """(RSSM state [B], previous action [B, A] = 0)."""
+        return self.wm.initial(batch_size), torch.zeros(
+            batch_size, self.act_dim, device=self.device
+        )
+
+    @torch.no_grad()
+    def observe(
+        self, obs: dict[str, torch.Tensor], state: LatentState | None, sample: bool
+    ) -> tuple[torch.Tensor, State]:
+        """Filter o_t (state reset where obs["is_first"]): features [B, F] and the posterior [B].
+        `sample=False` filters with posterior modes (deterministic evaluation)."""
+        is_first = obs["is_first"]
+        if state is None:
+            state = self.init_state(is_first.shape[0])
+        latent, prev_action = state
+        with autocast(self.device):
+            post, feat = self.wm.observe(latent, obs, prev_action, is_first, sample=sample)
+        return feat.float(), post
+
+    # ---- learning ------------------------------------------------------------------------
+    def train_step(self, batch: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], State]:
+        """One world-model step on a sequences batch [B, T] (or, frozen, just filtering).
+        Returns 0-dim "wm/..." metrics and detached posteriors [B, T]."""
+        if self.opt is not None:
+            return self.wm.train_step(batch, self.opt, self.cfg.clip)
+        with torch.no_grad(), autocast(self.device):
+            prev = shift_actions(batch["action"], batch["is_first"])
+            obs = {k: batch[k] for k in self.wm.obs_spec}
+            post, _ = self.wm.observe(None, obs, prev, batch["is_first"])
+        return {}, post
+
+    def features(self, post: State) -> torch.Tensor:
+        """Detached float32 features of posteriors: [..., F]."""
+        with torch.no_grad():
+            return self.wm.rssm.feat(post).float()
+
+    @staticmethod
+    def transitions(
+        feat: torch.Tensor, batch: dict[str, torch.Tensor], gamma: float
+    ) -> dict[str, torch.Tensor]:
+        """Consecutive features of each window as one-step transitions, flattened to
+        M = B * (T-1): "feat"/"next_feat" [M, F], "action" [M, A] (action_t), "reward" [M]
+        (reward_{t+1}), "discount" [M] (gamma * (1 - is_terminal_{t+1})), "mask" [M] (0 where
+        row t is_last, or row t+1 starts a new episode: no transition crosses an episode end)."""
+        b, t = feat.shape[:2]
+        m = b * (t - 1)
+        mask = ~batch["is_last"][:, :-1] & ~batch["is_first"][:, 1:]  # [B, T-1]
+        return {
+            "feat": feat[:, :-1].reshape(m, -1),
+            "next_feat": feat[:, 1:].reshape(m, -1),
+            "action": batch["action"][:, :-1].reshape(m, -1),
+            "reward": batch["reward"][:, 1:].reshape(m).float(),
+            "discount": gamma * (1.0 - batch["is_terminal"][:, 1:].reshape(m).float()),
+            "mask": mask.reshape(m).float(),
+        }
+
+    def imagine(
+        self,
+        post: State,
+        batch: dict[str, torch.Tensor],
+        policy: Callable[[torch.Tensor], torch.Tensor],
+    ) -> tuple[Rollout, torch.Tensor]:
+        """Roll H steps from every posterior [B, T] (N = B*T starts) with `policy` (feat [N, F]
+        -> action [N, A]) without gradients: the head learns from the imagined data as it would
+        from real data. Returns the rollout (float32) and weights [H, N]: the probability the
+        episode still runs at imagined state t (0 from a terminal start)."""
+        start = {k: v.reshape(-1, v.shape[-1]) for k, v in post.items()}  # [N, ...]
+        start_cont = 1.0 - batch["is_terminal"].reshape(-1).float()  # [N]
+        with torch.no_grad(), autocast(self.device):
+            roll = self.wm.imagine(start, lambda f: policy(f.float()), self.cfg.horizon)
+        roll = Rollout(
+            roll.feat.float(),
+            roll.action.float(),
+            roll.reward.float(),
+            roll.cont.float(),
+            roll.state,
+        )
+        return roll, imagination_weight(start_cont, roll.cont)
+
+    # ---- persistence ---------------------------------------------------------------------
+    def state_dict_parts(self) -> dict[str, Any]:
+        """The world model and its optimizer, as entries of the head's state dict."""
+        out: dict[str, Any] = {"world_model": self.wm.state_dict()}
+        if self.opt is not None:
+            out["model_opt"] = self.opt.state_dict()
+        return out
+
+    def load_state_dict_parts(self, state: dict[str, Any]) -> None:
+        self.wm.load_state_dict(state["world_model"])
+        if self.opt is not None:
+            self.opt.load_state_dict(state["model_opt"])
