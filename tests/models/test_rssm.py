@@ -23,7 +23,8 @@ def observe(rssm: RSSM, is_first: torch.Tensor | None = None):
 
 
 @pytest.mark.parametrize(
-    "latent,stoch_dim,stat_dim", [("categorical", 12, 12), ("gaussian", 4, 8), ("deterministic", 4, 4)]
+    "latent,stoch_dim,stat_dim",
+    [("categorical", 12, 12), ("gaussian", 4, 8), ("deterministic", 4, 4)],
 )
 def test_shapes_per_latent_kind(latent, stoch_dim, stat_dim):
     rssm = make(latent)
@@ -42,7 +43,9 @@ def test_shapes_per_latent_kind(latent, stoch_dim, stat_dim):
     assert states["deter"].shape == (5, B, 16) and actions.shape == (4, B, A)
     assert torch.equal(states["deter"][0], start["deter"])
     states2, actions2 = rssm.imagine(start, torch.zeros(4, B, A), 4)
-    assert states2["stoch"].shape == (5, B, stoch_dim) and torch.equal(actions2, torch.zeros(4, B, A))
+    assert states2["stoch"].shape == (5, B, stoch_dim) and torch.equal(
+        actions2, torch.zeros(4, B, A)
+    )
 
 
 def test_categorical_stoch_is_one_hot_per_group():

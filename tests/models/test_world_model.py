@@ -44,7 +44,9 @@ def fake_batch(obs_spec, act_dim=2, b=B, t=T):
 
 def make(obs_spec=None, **kw) -> WorldModel:
     torch.manual_seed(0)
-    return WorldModel(specs() if obs_spec is None else obs_spec, ActSpec(2, False), **{**TINY, **kw})
+    return WorldModel(
+        specs() if obs_spec is None else obs_spec, ActSpec(2, False), **{**TINY, **kw}
+    )
 
 
 @pytest.mark.parametrize("size", [16, 32, 64])
@@ -125,7 +127,9 @@ def test_loss_scales_weight_the_terms():
 
 
 def _grad_norm(loss: torch.Tensor, module: torch.nn.Module) -> float:
-    grads = torch.autograd.grad(loss, list(module.parameters()), retain_graph=True, allow_unused=True)
+    grads = torch.autograd.grad(
+        loss, list(module.parameters()), retain_graph=True, allow_unused=True
+    )
     return sum(float(g.abs().sum()) for g in grads if g is not None)
 
 
@@ -150,8 +154,12 @@ def test_free_nats_clip_the_kl_from_below():
     batch = fake_batch(specs())
     raw = make(free_nats=0.0)
     terms0, post = raw.loss(batch)
-    _, prior_stat = raw.rssm.observe(raw.initial(B), raw.encoder({k: batch[k] for k in ("image", "vector")}),
-                                     shift_actions(batch["action"], batch["is_first"]), batch["is_first"])
+    _, prior_stat = raw.rssm.observe(
+        raw.initial(B),
+        raw.encoder({k: batch[k] for k in ("image", "vector")}),
+        shift_actions(batch["action"], batch["is_first"]),
+        batch["is_first"],
+    )
     assert (terms0["dyn"] < 1.0).any(), "need some KLs below one free nat for this test"
     free = make(free_nats=1.0)
     terms1, _ = free.loss(batch)
@@ -181,7 +189,9 @@ def test_observe_single_steps_equal_the_sequence():
     assert feat.shape == (B, T, wm.feat_dim)
     state = wm.initial(B)
     for t in range(T):
-        state, f = wm.observe(state, {k: v[:, t] for k, v in obs.items()}, prev[:, t], batch["is_first"][:, t])
+        state, f = wm.observe(
+            state, {k: v[:, t] for k, v in obs.items()}, prev[:, t], batch["is_first"][:, t]
+        )
         assert f.shape == (B, wm.feat_dim)
         assert torch.allclose(f, feat[:, t], atol=1e-5)
 

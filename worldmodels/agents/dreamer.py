@@ -32,6 +32,7 @@ from torch import nn
 
 from worldmodels.agents.base import ActMode, Agent, DataSpec
 from worldmodels.envs.spaces import ActSpec, ObsSpec
+from worldmodels.models.dists import one_hot
 from worldmodels.models.heads import DistHead, PolicyHead
 from worldmodels.models.rssm import State
 from worldmodels.models.world_model import Rollout, WorldModel, autocast, make_adam, plain_specs
@@ -45,7 +46,11 @@ from worldmodels.objectives.dreamer_losses import (
 from worldmodels.objectives.returns import lambda_return
 
 #: World-model keyword arguments the agent forwards to `WorldModel`.
-WM_KEYS = tuple(p for p in inspect.signature(WorldModel.__init__).parameters if p not in ("self", "obs_spec", "act_spec"))
+WM_KEYS = tuple(
+    p
+    for p in inspect.signature(WorldModel.__init__).parameters
+    if p not in ("self", "obs_spec", "act_spec")
+)
 CRITIC_HEADS = ("twohot", "mse")
 
 
@@ -103,15 +108,28 @@ def frozen(*modules: nn.Module) -> Iterator[None]:
 class DreamerAgent(Agent):
     """Dreamer with its own world model; see the module docstring."""
 
-    def __init__(self, obs_spec: ObsSpec, act_spec: ActSpec, device: str | torch.device = "cpu", **hparams: Any):
+    world_model: WorldModel
+
+    def __init__(
+        self,
+        obs_spec: ObsSpec,
+        act_spec: ActSpec,
+        device: str | torch.device = "cpu",
+        **hparams: Any,
+    ):
         obs_spec, act_spec = plain_specs(obs_spec, act_spec)
         super().__init__(obs_spec, act_spec, device)
         unknown = sorted(set(hparams) - set(WM_KEYS) - set(AGENT_KEYS))
         if unknown:
-            raise ValueError(f"DreamerAgent: unknown hyperparameters {unknown}; valid: {sorted(set(WM_KEYS) | set(AGENT_KEYS))}")
+            raise ValueError(
+                f"DreamerAgent: unknown hyperparameters {unknown}; "
+                f"valid: {sorted(set(WM_KEYS) | set(AGENT_KEYS))}"
+            )
         self.cfg = cfg = DreamerConfig(**{k: v for k, v in hparams.items() if k in AGENT_KEYS})
         if cfg.critic_head not in CRITIC_HEADS:
-            raise ValueError(f"unknown critic_head {cfg.critic_head!r}; valid: {', '.join(CRITIC_HEADS)}")
+            raise ValueError(
+                f"unknown critic_head {cfg.critic_head!r}; valid: {', '.join(CRITIC_HEADS)}"
+            )
         self.rho = reinforce_weight(cfg.actor_grad, cfg.actor_grad_mix, act_spec.discrete)
         wm_kwargs = {k: v for k, v in hparams.items() if k in WM_KEYS}
         wm_kwargs.update(units=cfg.units, layers=cfg.layers, compile=cfg.compile)
@@ -121,9 +139,13 @@ class DreamerAgent(Agent):
 
         self.world_model = WorldModel(obs_spec, act_spec, **wm_kwargs).to(self.device)
         feat = self.world_model.feat_dim
-        self.actor = PolicyHead(feat, act_spec, cfg.units, cfg.layers, cfg.actor_dist, cfg.actor_unimix).to(self.device)
+        self.actor = PolicyHead(
+            feat, act_spec, cfg.units, cfg.layers, cfg.actor_dist, cfg.actor_unimix
+        ).to(self.device)
         twohot = cfg.critic_head == "twohot"
-        self.critic = DistHead(feat, cfg.critic_head, cfg.units, cfg.layers, zero_init=twohot).to(self.device)
+        self.critic = DistHead(feat, cfg.critic_head, cfg.units, cfg.layers, zero_init=twohot).to(
+            self.device
+        )
         self.slow_critic = copy.deepcopy(self.critic).requires_grad_(False)
         self.return_norm = ReturnNorm(cfg.return_norm_decay, cfg.return_norm_limit).to(self.device)
         if cfg.compile:
@@ -132,7 +154,9 @@ class DreamerAgent(Agent):
 
         self.model_opt = self.world_model.make_optimizer(cfg.model_lr, cfg.model_eps)
         self.actor_opt = make_adam(self.actor.parameters(), cfg.actor_lr, cfg.ac_eps, self.device)
-        self.critic_opt = make_adam(self.critic.parameters(), cfg.critic_lr, cfg.ac_eps, self.device)
+        self.critic_opt = make_adam(
+            self.critic.parameters(), cfg.critic_lr, cfg.ac_eps, self.device
+        )
         self._updates = 0
 
     # ---- acting ------------------------------------------------------------------------------
@@ -143,20 +167,29 @@ class DreamerAgent(Agent):
         return latent, torch.zeros(batch_size, self.act_spec.dim, device=self.device)
 
     @torch.no_grad()
-    def act(self, obs: dict[str, torch.Tensor], state: Any, mode: ActMode) -> tuple[torch.Tensor, Any]:
+    def act(
+        self, obs: dict[str, torch.Tensor], state: Any, mode: ActMode
+    ) -> tuple[torch.Tensor, Any]:
         """Filter o_t into s_t (state reset where is_first), then sample ("explore") or take the
-        mode ("eval") of pi(a_t | s_t). Returns float32 actions [B, A] and (s_t, a_t)."""
+        mode ("eval": posterior modes too, so deterministic) of pi(a_t | s_t).
+        Returns float32 actions [B, A] and the next state (s_t, a_t)."""
         if mode not in ("explore", "eval"):
             raise ValueError(f"unknown act mode {mode!r}; valid: explore, eval")
         is_first = obs["is_first"]
         if state is None:
             state = self.init_state(is_first.shape[0])
         latent, prev_action = state
+        explore = mode == "explore"
         with autocast(self.device):
-            latent, feat = self.world_model.observe(latent, obs, prev_action, is_first)
+            # eval filters with posterior modes and takes the policy's mode: fully deterministic
+            latent, feat = self.world_model.observe(
+                latent, obs, prev_action, is_first, sample=explore
+            )
             dist = self.actor(feat)
-            action = (dist.sample() if mode == "explore" else dist.mode()).float()  # [B, A]
-        if not self.act_spec.discrete:
+            action = (dist.sample() if explore else dist.mode()).float()  # [B, A]
+        if self.act_spec.discrete:  # exact one-hot (straight-through values carry rounding)
+            action = one_hot(action.argmax(-1), self.act_spec.dim)
+        else:
             action = action.clamp(-1.0, 1.0)
         return action, (latent, action)
 
@@ -193,14 +226,24 @@ class DreamerAgent(Agent):
             if self.rho < 1.0:  # dynamics backprop: values must pass gradients to the features
                 with frozen(self.critic):
                     boot = (self.slow_critic if cfg.slow_target else self.critic)(roll.feat).mean
-            ret = lambda_return(roll.reward.float(), boot.float(), roll.cont.float(), cfg.gamma, cfg.lam)  # [H, N]
+            ret = lambda_return(
+                roll.reward.float(), boot.float(), roll.cont.float(), cfg.gamma, cfg.lam
+            )  # [H, N]
             weight = imagination_weight(start_cont, roll.cont.float())  # [H, N]
-            scale = self.return_norm.update(ret) if cfg.return_norm else torch.ones((), device=self.device)
+            scale = (
+                self.return_norm.update(ret)
+                if cfg.return_norm
+                else torch.ones((), device=self.device)
+            )
             policy = self.actor(feat[:-1])
             log_prob = policy.log_prob(roll.action.detach())  # [H, N]
             entropy = policy.entropy()  # [H, N]
-            a_loss = actor_loss(ret, value[:-1], log_prob, entropy, weight, scale, self.rho, cfg.actor_entropy)
-            pad = ret.detach()[-1:]  # the last state's critic output has no target: masked out below
+            a_loss = actor_loss(
+                ret, value[:-1], log_prob, entropy, weight, scale, self.rho, cfg.actor_entropy
+            )
+            pad = ret.detach()[
+                -1:
+            ]  # the last state's critic output has no target: masked out below
             c_lp = critic.log_prob(torch.cat([ret.detach(), pad]))[:-1]
             s_lp = critic.log_prob(slow_value)[:-1] if cfg.slow_reg > 0 else None
             c_loss = critic_loss(c_lp, s_lp, weight, cfg.slow_reg)
@@ -236,7 +279,9 @@ class DreamerAgent(Agent):
         when the model has no image decoder."""
         if not self.world_model.can_predict_video:
             return None
-        return self.world_model.video_prediction(batch, context=min(5, batch["is_first"].shape[1] - 1))
+        return self.world_model.video_prediction(
+            batch, context=min(5, batch["is_first"].shape[1] - 1)
+        )
 
     def world_model_config(self) -> dict[str, Any]:
         """Constructor arguments of the world model (WorldModel.from_config rebuilds it)."""

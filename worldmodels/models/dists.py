@@ -31,7 +31,15 @@ def symexp(x: torch.Tensor) -> torch.Tensor:
     return torch.sign(x) * torch.expm1(x.abs())
 
 
-def twohot_bins(num: int = 255, low: float = -20.0, high: float = 20.0, device=None) -> torch.Tensor:
+def one_hot(index: torch.Tensor, num: int) -> torch.Tensor:
+    """float one-hot [..., num] by comparison (F.one_hot validates its input with a host sync on
+    CUDA; this does not)."""
+    return (index.unsqueeze(-1) == torch.arange(num, device=index.device)).float()
+
+
+def twohot_bins(
+    num: int = 255, low: float = -20.0, high: float = 20.0, device=None
+) -> torch.Tensor:
     """Evenly spaced bin centres in symlog space, [num]."""
     return torch.linspace(low, high, num, device=device)
 
@@ -55,7 +63,7 @@ def twohot_encode(x: torch.Tensor, bins: torch.Tensor) -> torch.Tensor:
     total = dist_below + dist_above
     w_below = dist_above / total
     w_above = dist_below / total
-    return F.one_hot(below, k) * w_below.unsqueeze(-1) + F.one_hot(above, k) * w_above.unsqueeze(-1)
+    return one_hot(below, k) * w_below.unsqueeze(-1) + one_hot(above, k) * w_above.unsqueeze(-1)
 
 
 class TwoHot:
@@ -82,8 +90,9 @@ class TwoHot:
 
 
 class MSEDist:
-    """A unit-variance Gaussian on the mean (constant dropped): log_prob = -0.5 * sum sq error over
-    the last `dims` dims (0 for scalars). Optionally in symlog space."""
+    """Squared-error regression (DreamerV3's "mse" distribution): log_prob = -sum of squared errors
+    over the last `dims` dims (0 for scalars), optionally in symlog space. A unit-variance Gaussian
+    has half this log-prob (plus a constant); the V1/V2 presets halve the loss scales to match."""
 
     def __init__(self, mean: torch.Tensor, dims: int = 0, use_symlog: bool = False):
         self._pred = mean.float()
@@ -102,7 +111,7 @@ class MSEDist:
         sq = (self._pred - target) ** 2
         if self.dims:
             sq = sq.sum(tuple(range(-self.dims, 0)))
-        return -0.5 * sq
+        return -sq
 
 
 class Bernoulli:
@@ -149,12 +158,12 @@ class OneHotST:
         return onehot + self.probs - self.probs.detach()
 
     def mode(self) -> torch.Tensor:
-        return self._st(F.one_hot(self.logits.argmax(-1), self.logits.shape[-1]).float())
+        return self._st(one_hot(self.logits.argmax(-1), self.logits.shape[-1]))
 
     def sample(self) -> torch.Tensor:
         u = torch.rand_like(self.logits).clamp(1e-6, 1 - 1e-6)
         idx = (self.logits - torch.log(-torch.log(u))).argmax(-1)
-        return self._st(F.one_hot(idx, self.logits.shape[-1]).float())
+        return self._st(one_hot(idx, self.logits.shape[-1]))
 
     rsample = sample
 

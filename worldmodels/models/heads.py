@@ -41,7 +41,9 @@ def _check_obs_spec(obs_spec: ObsSpec) -> None:
 class Encoder(nn.Module):
     """Observation dict -> embedding [..., out_dim] (any leading dims)."""
 
-    def __init__(self, obs_spec: ObsSpec, units: int, layers: int, cnn_depth: int, symlog_inputs: bool = True):
+    def __init__(
+        self, obs_spec: ObsSpec, units: int, layers: int, cnn_depth: int, symlog_inputs: bool = True
+    ):
         super().__init__()
         _check_obs_spec(obs_spec)
         self.symlog_inputs = symlog_inputs
@@ -70,7 +72,13 @@ class Decoder(nn.Module):
     """Features [..., F] -> a distribution per observation key (loss = -log_prob = sum sq error)."""
 
     def __init__(
-        self, feat_dim: int, obs_spec: ObsSpec, units: int, layers: int, cnn_depth: int, symlog_inputs: bool = True
+        self,
+        feat_dim: int,
+        obs_spec: ObsSpec,
+        units: int,
+        layers: int,
+        cnn_depth: int,
+        symlog_inputs: bool = True,
     ):
         super().__init__()
         _check_obs_spec(obs_spec)
@@ -94,10 +102,18 @@ class Decoder(nn.Module):
 
 class DistHead(nn.Module):
     """Features -> a scalar distribution: "twohot" (symlog two-hot, `bins` bins), "mse" or
-    "bernoulli". `zero_init` zeroes the output layer (DreamerV3 reward/value: predict 0 at start)."""
+    "bernoulli". `zero_init` zeroes the output layer (DreamerV3 reward/value: predict 0 first)."""
+
+    bins: torch.Tensor
 
     def __init__(
-        self, feat_dim: int, kind: str, units: int, layers: int, bins: int = 255, zero_init: bool = False
+        self,
+        feat_dim: int,
+        kind: str,
+        units: int,
+        layers: int,
+        bins: int = 255,
+        zero_init: bool = False,
     ):
         super().__init__()
         if kind not in HEAD_KINDS:
@@ -125,7 +141,13 @@ class PolicyHead(nn.Module):
     for continuous ones. Discrete logits get a `unimix` uniform mix (DreamerV3: 1%)."""
 
     def __init__(
-        self, feat_dim: int, act_spec: ActSpec, units: int, layers: int, dist: str = "auto", unimix: float = 0.01
+        self,
+        feat_dim: int,
+        act_spec: ActSpec,
+        units: int,
+        layers: int,
+        dist: str = "auto",
+        unimix: float = 0.01,
     ):
         super().__init__()
         if dist not in POLICY_DISTS:
@@ -133,7 +155,10 @@ class PolicyHead(nn.Module):
         if dist == "auto":
             dist = "onehot" if act_spec.discrete else "bounded_normal"
         if (dist == "onehot") != act_spec.discrete:
-            raise ValueError(f"actor dist {dist!r} does not fit a {'discrete' if act_spec.discrete else 'continuous'} action space")
+            raise ValueError(
+                f"actor dist {dist!r} does not fit a "
+                f"{'discrete' if act_spec.discrete else 'continuous'} action space"
+            )
         self.dist, self.unimix = dist, unimix
         self.net = mlp(feat_dim, act_spec.dim * (1 if act_spec.discrete else 2), units, layers)
 

@@ -182,7 +182,9 @@ class RSSM(nn.Module):
         return {"deter": deter, "stoch": self.sample(stat, sample=False).detach(), "stat": stat}
 
     # ---- per-step cells (compiled when asked) --------------------------------------------
-    def _transition(self, deter: torch.Tensor, stoch: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+    def _transition(
+        self, deter: torch.Tensor, stoch: torch.Tensor, action: torch.Tensor
+    ) -> torch.Tensor:
         # Out-of-range continuous actions from an unclipped policy sample are scaled into [-1, 1].
         action = action / action.abs().clamp(min=1.0).detach()
         x = self.img_in(torch.cat([stoch, action.to(stoch.dtype)], -1))
@@ -197,12 +199,13 @@ class RSSM(nn.Module):
         keep: torch.Tensor,  # [B, 1] 0 where o_t starts an episode
         init_deter: torch.Tensor,  # [B, D]
         init_stoch: torch.Tensor,  # [B, Z]
+        sample: bool = True,  # False: the posterior's mode (deterministic filtering)
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         deter = deter * keep + init_deter * (1 - keep)
         stoch = stoch * keep + init_stoch * (1 - keep)
         deter = self._transition(deter, stoch, action * keep)
         stat = self.obs_out(self.obs_deter(deter) + embed_h)
-        return deter, self.sample(stat), stat
+        return deter, self.sample(stat, sample), stat
 
     def _img_cell_eager(
         self, deter: torch.Tensor, stoch: torch.Tensor, action: torch.Tensor
@@ -218,10 +221,14 @@ class RSSM(nn.Module):
         embed: torch.Tensor,  # [B, T, E]
         prev_action: torch.Tensor,  # [B, T, A] action taken before o_t
         is_first: torch.Tensor,  # [B, T] bool
+        sample: bool = True,
     ) -> tuple[State, torch.Tensor]:
-        """Filter a sequence: posteriors [B, T] and prior stats [B, T, P] of the same steps."""
+        """Filter a sequence: posteriors [B, T] and prior stats [B, T, P] of the same steps.
+        `sample=False` takes each posterior's mode instead of a sample."""
         b, t = is_first.shape
-        assert embed.shape[:2] == (b, t) and prev_action.shape[:2] == (b, t), "observe: [B, T] mismatch"
+        assert embed.shape[:2] == (b, t) and prev_action.shape[:2] == (b, t), (
+            "observe: [B, T] mismatch"
+        )
         init = self.initial(b)
         embed_h = self.obs_embed(embed)  # [B, T, hidden]
         keep = (1.0 - is_first.to(embed_h.dtype)).unsqueeze(-1)  # [B, T, 1]
@@ -229,12 +236,23 @@ class RSSM(nn.Module):
         deters, stochs, stats = [], [], []
         for i in range(t):
             deter, stoch, stat = self._obs_cell(
-                deter, stoch, prev_action[:, i], embed_h[:, i], keep[:, i], init["deter"], init["stoch"]
+                deter,
+                stoch,
+                prev_action[:, i],
+                embed_h[:, i],
+                keep[:, i],
+                init["deter"],
+                init["stoch"],
+                sample,
             )
             deters.append(deter)
             stochs.append(stoch)
             stats.append(stat)
-        post = {"deter": torch.stack(deters, 1), "stoch": torch.stack(stochs, 1), "stat": torch.stack(stats, 1)}
+        post = {
+            "deter": torch.stack(deters, 1),
+            "stoch": torch.stack(stochs, 1),
+            "stat": torch.stack(stats, 1),
+        }
         prior_stat = self.img_out(post["deter"])  # [B, T, P]: the prior depends on h_t only
         return post, prior_stat
 
@@ -260,5 +278,9 @@ class RSSM(nn.Module):
             stochs.append(stoch)
             stats.append(stat)
             actions.append(action)
-        states = {"deter": torch.stack(deters), "stoch": torch.stack(stochs), "stat": torch.stack(stats)}
+        states = {
+            "deter": torch.stack(deters),
+            "stoch": torch.stack(stochs),
+            "stat": torch.stack(stats),
+        }
         return states, torch.stack(actions)

@@ -4,10 +4,11 @@ Public API (planners and feature-based heads use exactly this):
 
     wm = WorldModel(obs_spec, act_spec, **config)     # config: see WorldModel.__init__
     state = wm.initial(B)                             # State dict [B] (see models/rssm.py)
-    state, feat = wm.observe(state, obs, prev_action, is_first)
-        # one step:  obs {key: [B, ...]}, prev_action [B, A], is_first [B]  -> state [B], feat [B, F]
+    state, feat = wm.observe(state, obs, prev_action, is_first, sample=True)
+        # one step:  obs {key: [B, ...]}, prev_action [B, A], is_first [B] -> state [B], feat [B, F]
         # sequence:  obs {key: [B, T, ...]}, prev_action [B, T, A], is_first [B, T]
         #            -> posteriors [B, T] (state dict), feat [B, T, F]
+        # sample=False: posterior modes instead of samples (deterministic filtering)
     roll = wm.imagine(start, policy_or_actions, H)
         # start: State with any leading dims (flattened to N); policy: feat [N, F] -> action [N, A],
         # or actions [H, N, A]. -> Rollout(feat [H+1, N, F], action [H, N, A], reward [H, N],
@@ -45,7 +46,14 @@ from worldmodels.models.nets import image_to_float
 from worldmodels.models.rssm import RSSM, State
 
 LOSS_TERMS = ("image", "vector", "reward", "cont", "dyn", "rep")
-DEFAULT_LOSS_SCALES = {"image": 1.0, "vector": 1.0, "reward": 1.0, "cont": 1.0, "dyn": 0.5, "rep": 0.1}
+DEFAULT_LOSS_SCALES = {
+    "image": 1.0,
+    "vector": 1.0,
+    "reward": 1.0,
+    "cont": 1.0,
+    "dyn": 0.5,
+    "rep": 0.1,
+}
 REWARD_HEADS = ("twohot", "mse")
 
 
@@ -74,7 +82,9 @@ def autocast(device: torch.device) -> torch.autocast:
 def plain_specs(obs_spec: ObsSpec, act_spec: ActSpec) -> tuple[ObsSpec, ActSpec]:
     """Copies of the specs as the plain dataclasses (hydra.utils.instantiate hands them over as
     OmegaConf structured configs)."""
-    obs = {str(k): ArraySpec(tuple(int(d) for d in v.shape), str(v.dtype)) for k, v in obs_spec.items()}
+    obs = {
+        str(k): ArraySpec(tuple(int(d) for d in v.shape), str(v.dtype)) for k, v in obs_spec.items()
+    }
     return obs, ActSpec(int(act_spec.dim), bool(act_spec.discrete))
 
 
@@ -120,27 +130,49 @@ class WorldModel(nn.Module):
         args.pop("__class__", None)
         self._config = args
         if reward_head not in REWARD_HEADS:
-            raise ValueError(f"unknown reward_head {reward_head!r}; valid: {', '.join(REWARD_HEADS)}")
+            raise ValueError(
+                f"unknown reward_head {reward_head!r}; valid: {', '.join(REWARD_HEADS)}"
+            )
         scales = dict(DEFAULT_LOSS_SCALES if loss_scales is None else loss_scales)
         if set(scales) != set(LOSS_TERMS):
-            raise ValueError(f"loss_scales keys {sorted(scales)} must be exactly {sorted(LOSS_TERMS)}")
+            raise ValueError(
+                f"loss_scales keys {sorted(scales)} must be exactly {sorted(LOSS_TERMS)}"
+            )
         self.loss_scales = {k: float(v) for k, v in scales.items()}
         self.obs_spec, self.act_spec = obs_spec, act_spec
         self.free_nats, self.kl_balance = float(free_nats), kl_balance
 
         self.encoder = Encoder(obs_spec, units, layers, cnn_depth, symlog_inputs)
         self.rssm = RSSM(
-            self.encoder.out_dim, act_spec.dim, deter, stoch, classes, hidden, latent, unimix,
-            gru_norm, gru_blocks, recurrent, learned_initial, compile,
+            self.encoder.out_dim,
+            act_spec.dim,
+            deter,
+            stoch,
+            classes,
+            hidden,
+            latent,
+            unimix,
+            gru_norm,
+            gru_blocks,
+            recurrent,
+            learned_initial,
+            compile,
         )
         f = self.rssm.feat_dim
-        self.decoder = Decoder(f, obs_spec, units, layers, cnn_depth, symlog_inputs) if decoder else None
-        self.reward = DistHead(f, reward_head, units, layers, bins, zero_init=reward_head == "twohot")
+        self.decoder = (
+            Decoder(f, obs_spec, units, layers, cnn_depth, symlog_inputs) if decoder else None
+        )
+        self.reward = DistHead(
+            f, reward_head, units, layers, bins, zero_init=reward_head == "twohot"
+        )
         self.cont = DistHead(f, "bernoulli", units, layers) if cont_head else None
         if compile:
-            for head in (self.decoder, self.reward, self.cont):
+            # Small launch-bound pieces only: the RSSM cells (in RSSM) and the scalar heads. The
+            # conv encoder/decoder already run as a few large cuDNN/oneDNN kernels, and on CPU
+            # inductor's code for them measured slower than eager.
+            for head in (self.reward, self.cont):
                 if head is not None:
-                    head.compile(dynamic=False)
+                    head.net.compile(dynamic=False)
 
         terms = ["reward", "dyn", "rep"]
         if decoder:
@@ -161,7 +193,9 @@ class WorldModel(nn.Module):
     def world_model_config(self) -> dict[str, Any]:
         """Constructor arguments as plain Python values (specs as dicts); see `from_config`."""
         cfg = dict(self._config)
-        cfg["obs_spec"] = {k: {"shape": list(v.shape), "dtype": v.dtype} for k, v in self.obs_spec.items()}
+        cfg["obs_spec"] = {
+            k: {"shape": list(v.shape), "dtype": v.dtype} for k, v in self.obs_spec.items()
+        }
         cfg["act_spec"] = dataclasses.asdict(self.act_spec)
         cfg["loss_scales"] = dict(self.loss_scales)
         return cfg
@@ -170,7 +204,9 @@ class WorldModel(nn.Module):
     def from_config(cls, config: dict[str, Any]) -> WorldModel:
         """Rebuild a model from `world_model_config()` (load weights with `load_state_dict`)."""
         cfg = dict(config)
-        obs_spec = {k: ArraySpec(tuple(v["shape"]), v["dtype"]) for k, v in cfg.pop("obs_spec").items()}
+        obs_spec = {
+            k: ArraySpec(tuple(v["shape"]), v["dtype"]) for k, v in cfg.pop("obs_spec").items()
+        }
         act_spec = ActSpec(**cfg.pop("act_spec"))
         return cls(obs_spec, act_spec, **cfg)
 
@@ -185,13 +221,20 @@ class WorldModel(nn.Module):
         obs: dict[str, torch.Tensor],
         prev_action: torch.Tensor,
         is_first: torch.Tensor,
+        sample: bool = True,
     ) -> tuple[State, torch.Tensor]:
-        """Posterior state(s) and features for one step ([B]) or a sequence ([B, T])."""
-        post, _ = self._observe(state, obs, prev_action, is_first)
+        """Posterior state(s) and features for one step ([B]) or a sequence ([B, T]);
+        `sample=False` filters with posterior modes (deterministic, e.g. for evaluation)."""
+        post, _ = self._observe(state, obs, prev_action, is_first, sample)
         return post, self.rssm.feat(post)
 
     def _observe(
-        self, state: State | None, obs: dict[str, torch.Tensor], prev_action: torch.Tensor, is_first: torch.Tensor
+        self,
+        state: State | None,
+        obs: dict[str, torch.Tensor],
+        prev_action: torch.Tensor,
+        is_first: torch.Tensor,
+        sample: bool = True,
     ) -> tuple[State, torch.Tensor]:
         single = is_first.dim() == 1
         if single:
@@ -200,7 +243,7 @@ class WorldModel(nn.Module):
         if state is None:
             state = self.initial(is_first.shape[0])
         embed = self.encoder({k: v for k, v in obs.items() if k in self.obs_spec})  # [B, T, E]
-        post, prior_stat = self.rssm.observe(state, embed, prev_action, is_first)
+        post, prior_stat = self.rssm.observe(state, embed, prev_action, is_first, sample)
         if single:
             post = {k: v[:, 0] for k, v in post.items()}
             prior_stat = prior_stat[:, 0]
@@ -219,7 +262,10 @@ class WorldModel(nn.Module):
         if not callable(policy_or_actions):
             n = start["deter"].shape[0]
             if policy_or_actions.shape[:2] != (horizon, n):
-                raise ValueError(f"actions must be [H={horizon}, N={n}, A], got {tuple(policy_or_actions.shape)} (start {tuple(lead)})")
+                raise ValueError(
+                    f"actions must be [H={horizon}, N={n}, A], "
+                    f"got {tuple(policy_or_actions.shape)} (start {tuple(lead)})"
+                )
         states, action = self.rssm.imagine(start, policy_or_actions, horizon)
         feat = self.rssm.feat(states)  # [H+1, N, F]
         reward = self.reward(feat[1:]).mean  # [H, N]
@@ -232,7 +278,9 @@ class WorldModel(nn.Module):
         terms, post, _ = self._loss(batch)
         return terms, post
 
-    def _loss(self, batch: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], State, torch.Tensor]:
+    def _loss(
+        self, batch: dict[str, torch.Tensor]
+    ) -> tuple[dict[str, torch.Tensor], State, torch.Tensor]:
         is_first = batch["is_first"]
         prev_action = shift_actions(batch["action"], is_first)
         obs = {k: batch[k] for k in self.obs_spec}
@@ -253,13 +301,20 @@ class WorldModel(nn.Module):
         else:
             kl = self.rssm.kl(q, p).clamp(min=self.free_nats)
             terms["dyn"], terms["rep"] = kl, kl
-        assert set(terms) == self.active_terms, f"loss terms {sorted(terms)} != {sorted(self.active_terms)}"
+        assert set(terms) == self.active_terms, (
+            f"loss terms {sorted(terms)} != {sorted(self.active_terms)}"
+        )
         return terms, post, prior_stat
 
     def total_loss(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:
         """Sum of scale * mean(term) over the terms (0-dim)."""
-        assert set(terms) <= set(self.loss_scales), f"unscaled loss terms: {set(terms) - set(self.loss_scales)}"
-        return sum((self.loss_scales[k] * v.mean() for k, v in terms.items()), torch.zeros((), device=self.device))
+        assert set(terms) <= set(self.loss_scales), (
+            f"unscaled loss terms: {set(terms) - set(self.loss_scales)}"
+        )
+        return sum(
+            (self.loss_scales[k] * v.mean() for k, v in terms.items()),
+            torch.zeros((), device=self.device),
+        )
 
     def make_optimizer(self, lr: float = 1e-4, eps: float = 1e-8) -> torch.optim.Adam:
         """Adam over all world-model parameters (fused on CUDA)."""
@@ -296,12 +351,16 @@ class WorldModel(nn.Module):
         """Open-loop prediction of the first sequence of `batch`: observe `context` frames, then
         imagine with the batch's actions. Returns uint8 [T, H, 3W, C]: truth | model | error."""
         if not self.can_predict_video:
-            raise ValueError("video_prediction needs an image observation and a decoder (decoder=true)")
+            raise ValueError(
+                "video_prediction needs an image observation and a decoder (decoder=true)"
+            )
         seq = {k: v[:1] for k, v in batch.items()}
         image = seq[IMAGE_KEY]  # [1, T, H, W, C]
         t = image.shape[1]
         if not 0 < context < t:
-            raise ValueError(f"context must be in 1..{t - 1} for sequences of length {t}, got {context}")
+            raise ValueError(
+                f"context must be in 1..{t - 1} for sequences of length {t}, got {context}"
+            )
         assert self.decoder is not None and self.decoder.cnn is not None
         with autocast(self.device):
             obs = {k: seq[k][:, :context] for k in self.obs_spec}
@@ -312,7 +371,9 @@ class WorldModel(nn.Module):
             roll = self.imagine(start, actions, t - context)
             feats = torch.cat([feat, roll.feat[1:].transpose(0, 1)], 1)  # [1, T, F]
             model = self.decoder.cnn(feats)[0].float()  # [T, C, H, W] in [-0.5, 0.5]
-        model = ((model.permute(0, 2, 3, 1) + 0.5).clamp(0, 1) * 255).to(torch.uint8)  # [T, H, W, C]
+        model = ((model.permute(0, 2, 3, 1) + 0.5).clamp(0, 1) * 255).to(
+            torch.uint8
+        )  # [T, H, W, C]
         truth = image[0]
         error = (truth.float() - model.float()).abs().to(torch.uint8)
         return torch.cat([truth, model, error], 2)  # [T, H, 3W, C]

@@ -22,7 +22,9 @@ def reinforce_weight(actor_grad: str, mix: float, discrete: bool) -> float:
         raise ValueError(f"unknown actor_grad {actor_grad!r}; valid: {', '.join(ACTOR_GRADS)}")
     if actor_grad == "mix" and not 0.0 <= mix <= 1.0:
         raise ValueError(f"actor_grad_mix must be in [0, 1], got {mix}")
-    return {"dynamics": 0.0, "reinforce": 1.0, "mix": float(mix), "auto": float(discrete)}[actor_grad]
+    return {"dynamics": 0.0, "reinforce": 1.0, "mix": float(mix), "auto": float(discrete)}[
+        actor_grad
+    ]
 
 
 def imagination_weight(start_cont: torch.Tensor, cont: torch.Tensor) -> torch.Tensor:
@@ -34,18 +36,23 @@ def imagination_weight(start_cont: torch.Tensor, cont: torch.Tensor) -> torch.Te
 
 class ReturnNorm(nn.Module):
     """DreamerV3's return scale: EMAs of the 5th and 95th return percentiles; scale =
-    max(limit, P95 - P5), so small returns are not blown up. State lives in buffers (checkpointed)."""
+    max(limit, P95 - P5), so small returns are not blown up. State lives in buffers."""
 
-    def __init__(self, decay: float = 0.99, limit: float = 1.0, low: float = 0.05, high: float = 0.95):
+    low_high: torch.Tensor
+
+    def __init__(
+        self, decay: float = 0.99, limit: float = 1.0, low: float = 0.05, high: float = 0.95
+    ):
         super().__init__()
-        self.decay, self.limit = decay, limit
-        self.register_buffer("quantiles", torch.tensor([low, high]))
+        self.decay, self.limit, self.low, self.high = decay, limit, low, high
         self.register_buffer("low_high", torch.zeros(2))
 
     @torch.no_grad()
     def update(self, ret: torch.Tensor) -> torch.Tensor:
         """Fold a batch of returns into the EMAs; return the scale (0-dim)."""
-        q = torch.quantile(ret.detach().float().flatten(), self.quantiles)  # [2]
+        flat = ret.detach().float().flatten()
+        # float quantiles: a tensor `q` would be range-checked with a host sync on CUDA
+        q = torch.stack([torch.quantile(flat, self.low), torch.quantile(flat, self.high)])
         self.low_high.lerp_(q, 1 - self.decay)
         return self.scale()
 

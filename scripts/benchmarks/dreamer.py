@@ -1,0 +1,154 @@
+"""Dreamer update benchmark: gradient steps per second of `DreamerAgent.update` (world-model step +
+imagination + actor-critic step) on a random replay-shaped batch, eager and torch.compile'd.
+
+    python scripts/bench.py dreamer [--device cpu|cuda|auto] [--size s] [--batch 16] [--length 64]
+                                    [--horizon 15] [--image 64] [--modes eager,compiled] [--iters 5]
+
+The agent is built from the real configs (configs/agent/dreamer.yaml = DreamerV3, the size group
+file), so the figures are those of the default run. bf16 autocast applies on CUDA only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+
+from worldmodels.agents.dreamer import DreamerAgent
+from worldmodels.envs.spaces import ActSpec, ArraySpec
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+def add_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--size", default="s", choices=("xs", "s", "m", "l"))
+    parser.add_argument("--batch", type=int, default=16, help="sequences B")
+    parser.add_argument("--length", type=int, default=64, help="sequence length T")
+    parser.add_argument("--horizon", type=int, default=15, help="imagination horizon H")
+    parser.add_argument("--image", type=int, default=64, help="square image side (16, 32, 64)")
+    parser.add_argument("--action-dim", type=int, default=6, help="6: walker")
+    parser.add_argument("--modes", default="eager,compiled", help="comma list of eager, compiled")
+    parser.add_argument("--iters", type=int, default=5, help="timed updates per mode")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed updates first (compilation)")
+
+
+def agent_config(size: str, **overrides: object) -> dict:
+    """configs/agent/dreamer.yaml resolved against configs/size/<size>.yaml, plus overrides."""
+    cfg = OmegaConf.merge(
+        {"size": OmegaConf.load(CONFIGS / "size" / f"{size}.yaml")},
+        {"agent": OmegaConf.load(CONFIGS / "agent" / "dreamer.yaml")},
+    )
+    agent = OmegaConf.to_container(cfg.agent, resolve=True)
+    assert isinstance(agent, dict)
+    agent.pop("_target_")
+    agent.update(overrides)
+    return agent
+
+
+def random_batch(
+    b: int, t: int, image: int, act_dim: int, device: torch.device
+) -> dict[str, torch.Tensor]:
+    """A sequences batch as the replay returns it: uint8 frames, actions in [-1, 1], flags."""
+    first = torch.zeros(b, t, dtype=torch.bool, device=device)
+    first[:, 0] = True
+    return {
+        "image": torch.randint(0, 256, (b, t, image, image, 3), dtype=torch.uint8, device=device),
+        "action": torch.rand(b, t, act_dim, device=device) * 2 - 1,
+        "reward": torch.rand(b, t, device=device),
+        "is_first": first,
+        "is_last": torch.zeros(b, t, dtype=torch.bool, device=device),
+        "is_terminal": torch.zeros(b, t, dtype=torch.bool, device=device),
+    }
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _params(module: torch.nn.Module) -> float:
+    return sum(p.numel() for p in module.parameters()) / 1e6
+
+
+def bench_mode(args: argparse.Namespace, device: torch.device, compiled: bool) -> dict[str, float]:
+    torch.manual_seed(0)
+    cfg = agent_config(
+        args.size,
+        batch_size=args.batch,
+        batch_length=args.length,
+        horizon=args.horizon,
+        compile=compiled,
+    )
+    obs_spec = {"image": ArraySpec((args.image, args.image, 3), "uint8")}
+    agent = DreamerAgent(obs_spec, ActSpec(args.action_dim, False), device, **cfg)
+    batch = random_batch(args.batch, args.length, args.image, args.action_dim, device)
+    t0 = time.perf_counter()
+    for _ in range(args.warmup):
+        agent.update(batch)
+    _sync(device)
+    warmup_s = time.perf_counter() - t0
+    times = []
+    for _ in range(args.iters):
+        t0 = time.perf_counter()
+        metrics = agent.update(batch)
+        _sync(device)
+        times.append(time.perf_counter() - t0)
+    assert all(torch.isfinite(v) for v in metrics.values())
+    median = statistics.median(times)
+    return {
+        "steps_per_s": 1.0 / median,
+        "median_s": median,
+        "best_s": min(times),
+        "warmup_s": warmup_s,
+        "wm_params_m": _params(agent.world_model),
+        "ac_params_m": _params(agent.actor) + _params(agent.critic),
+    }
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def run(args: argparse.Namespace) -> None:
+    device = _device(args.device)
+    name = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else (platform.processor() or platform.machine())
+    )
+    print(
+        f"== dreamer update benchmark on {device.type} ({name}), torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads"
+    )
+    print(
+        f"config: DreamerV3 defaults, size {args.size}, batch {args.batch} x {args.length}, "
+        f"horizon {args.horizon}, "
+        f"{args.image}x{args.image}x3 pixels, action dim {args.action_dim}, "
+        f"{'bf16 autocast' if device.type == 'cuda' else 'float32'}, "
+        f"{args.warmup} warm-up + {args.iters} timed updates"
+    )
+    results = {}
+    for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
+        if mode not in ("eager", "compiled"):
+            raise ValueError(f"unknown mode {mode!r}; valid: eager, compiled")
+        r = bench_mode(args, device, compiled=mode == "compiled")
+        results[mode] = r
+        print(
+            f"{mode:>9}: {r['steps_per_s']:.3f} grad steps/s (median {r['median_s'] * 1e3:.0f} ms, "
+            f"best {r['best_s'] * 1e3:.0f} ms; warm-up {r['warmup_s']:.1f} s; "
+            f"world model {r['wm_params_m']:.2f}M, "
+            f"actor+critic {r['ac_params_m']:.2f}M params)",
+            flush=True,
+        )
+    if "eager" in results and "compiled" in results:
+        print(
+            "compiled / eager: "
+            f"{results['compiled']['steps_per_s'] / results['eager']['steps_per_s']:.2f}x"
+        )
