@@ -467,3 +467,87 @@ def test_load_across_storage_devices_keeps_the_data_and_reseeds(tmp_path, capsys
     for k, v in replay._data.items():
         assert torch.equal(fresh._data[k], v), k
     assert len(fresh) == len(replay)
+
+
+@pytest.mark.parametrize("sampling", ["uniform", "recency"])
+@pytest.mark.parametrize("n", [1, 2, 5])
+def test_transitions_match_reference_for_every_path(sampling, n):
+    # Stream 1 alone first (one stream holds every start: the host-side pick), then both streams
+    # past the ring's end (the searchsorted pick and the modulo paths).
+    replay = Replay(_spec(image=False), capacity=2 * 12, num_envs=2, seed=n, sampling=sampling)
+    streams = Streams(replay, ep_len=[3, 7], seed=n)
+    for phase, steps in (([1], 10), (None, 30)):
+        for _ in range(steps):
+            streams.step(phase)
+        batch = replay.sample_transitions(300, n, GAMMA)
+        envs = set()
+        for b in range(300):
+            env, t = (int(v) for v in batch["obs"]["vector"][b])
+            envs.add(env)
+            rows = streams.rows[env]
+            assert len(rows) - replay.length <= t < len(rows) - n and not rows[t]["last"]
+            reward, discount, nxt = _reference_transition(rows, t, n)
+            assert batch["reward"][b].item() == pytest.approx(reward)
+            assert batch["discount"][b].item() == pytest.approx(discount)
+            assert batch["next_obs"]["vector"][b].tolist() == [env, nxt]
+            assert batch["action"][b, 0].item() == t + 0.5
+        assert envs == ({1} if phase else {0, 1})
+
+
+def test_samples_follow_new_rows_after_repeated_draws():
+    # Draws are cached between adds: a new row must become a start at once.
+    replay = Replay(_spec(image=False), capacity=10, num_envs=1, seed=0)
+    streams = Streams(replay, ep_len=100)
+    for _ in range(2):
+        streams.step()
+    for _ in range(3):
+        assert set(replay.sample_transitions(50, 1, GAMMA)["obs"]["vector"][:, 1].tolist()) == {0}
+    streams.step()
+    assert set(replay.sample_transitions(200, 1, GAMMA)["obs"]["vector"][:, 1].tolist()) == {0, 1}
+    assert set(replay.sample_sequences(200, 3)["vector"][:, 0, 1].tolist()) == {0}
+    streams.step()
+    assert set(replay.sample_sequences(200, 3)["vector"][:, 0, 1].tolist()) == {0, 1}
+
+
+def test_load_replaces_the_draws_of_a_replay_that_sampled_before(tmp_path):
+    source, _ = _filled_replay(seed=4)
+    source.save(tmp_path / "replay")
+    expected_tr = source.sample_transitions(64, 2, GAMMA)
+    expected_seq = source.sample_sequences(8, 3)
+    target = Replay(_spec(), capacity=2 * 12, num_envs=2, seed=1, sampling="recency")
+    streams = Streams(target, ep_len=4)
+    for _ in range(5):  # fewer rows than the checkpoint: stale draws would miss its newest rows
+        streams.step()
+    target.sample_transitions(64, 2, GAMMA)
+    target.sample_sequences(8, 3)
+    target.load(tmp_path / "replay")
+    got_tr = target.sample_transitions(64, 2, GAMMA)
+    assert torch.equal(got_tr["obs"]["vector"], expected_tr["obs"]["vector"])
+    assert torch.equal(got_tr["discount"], expected_tr["discount"])
+    assert torch.equal(target.sample_sequences(8, 3)["vector"], expected_seq["vector"])
+
+
+@pytest.mark.parametrize("n", [1, 2, 4])
+def test_transition_targets_equal_the_shared_nstep_targets(n):
+    # The replay's batch-major n-step sum must agree with objectives.returns.nstep_targets on the
+    # same rows (the shared definition every head documents).
+    from worldmodels.objectives.returns import nstep_targets
+
+    replay = Replay(_spec(image=False), capacity=40, num_envs=1, seed=2)
+    streams = Streams(replay, ep_len=[2, 3, 5][n % 3], seed=n)
+    for _ in range(60):
+        streams.step()
+    batch = replay.sample_transitions(128, n, 0.9)
+    rows = streams.rows[0]
+    starts = batch["obs"]["vector"][:, 1].long().tolist()
+    follow = [[rows[t + 1 + i] for i in range(n)] for t in starts]  # [B][n]
+    ref = nstep_targets(
+        torch.tensor([[r["reward"] for r in f] for f in follow]).T,
+        torch.tensor([[r["last"] for r in f] for f in follow]).T,
+        torch.tensor([[r["terminal"] for r in f] for f in follow]).T,
+        0.9,
+    )
+    assert torch.allclose(batch["reward"], ref.reward)
+    assert torch.equal(batch["discount"], ref.discount)
+    nxt = torch.tensor(starts) + ref.steps
+    assert torch.equal(batch["next_obs"]["vector"][:, 1].long(), nxt)

@@ -188,8 +188,8 @@ def test_clip_grads_reports_norm_and_clips() -> None:
 
 
 def test_option_errors_name_the_valid_choices() -> None:
-    with pytest.raises(ValueError, match="input=latent needs"):
-        check_input("latent", "sac")
+    with pytest.raises(ValueError, match="sac and ppo only"):
+        check_input("latent", "dqn")
     with pytest.raises(ValueError, match="valid options"):
         check_input("pixels", "sac")
     with pytest.raises(ValueError, match="valid options"):

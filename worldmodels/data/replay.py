@@ -10,7 +10,10 @@ are drawn uniformly over valid starts without rejection loops.
 Sampling runs on the storage device: a torch.Generator draws [B] numbers, `searchsorted` over
 per-stream counts picks the stream, and gathers with fixed [B, T] index tensors read the rows
 (static shapes, no host sync). Host-side numpy pointers (write position, fill count) stay
-authoritative, because `add` runs on the env side anyway; a sample uploads two [N] arrays.
+authoritative, because `add` runs on the env side anyway. What a draw needs from them (candidate
+counts per stream, their cumulative sums, ring offsets) is built once per kind of draw and cached
+until the next `add`/`mark_last`/`load`, so repeated samples upload nothing; with one stream
+holding candidates (num_envs 1) the stream pick is host arithmetic and no tensor op at all.
 
 - `sample_sequences(B, T)`: contiguous windows of one env stream, never across the ring's write
   point or into unwritten slots. Windows may span episode boundaries; `is_first` marks them
@@ -36,6 +39,8 @@ import shutil
 import tempfile
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -43,13 +48,31 @@ import numpy as np
 import torch
 
 from worldmodels.envs.spaces import STEP_KEYS, ArraySpec
-from worldmodels.objectives.returns import nstep_targets
 
 SAMPLINGS: tuple[str, ...] = ("uniform", "recency")
 FORMAT = 1
 META_FILE = "meta.json"
 STARTS_FILE = "_starts.bin"
 _CHUNK_BYTES = 64 << 20  # save/load stream through host memory in chunks this large
+
+
+@dataclass(frozen=True)
+class _Draws:
+    """What `_pick` needs to draw among the candidates of every stream, from the host pointers.
+
+    Candidates of stream e sit at ring positions oldest_e .. oldest_e + count_e - 1 (mod L),
+    oldest first. Built once per (kind, size) and reused until the pointers change.
+    """
+
+    total: int  # candidates over all streams
+    env: int  # the only stream holding candidates, or -1 when several do
+    oldest: int  # (env >= 0) ring position of its oldest candidate
+    count: int  # (env >= 0) its candidates
+    wrap: bool  # whether some candidate (or a row read after it) may pass the ring's end
+    cum: torch.Tensor | None  # (env < 0) [N] cumulative candidate counts
+    shift: torch.Tensor | None  # (env < 0) [N] ring position minus the global candidate index
+    counts: torch.Tensor | None  # (env < 0) [N] candidates per stream
+    newest: torch.Tensor | None  # (env < 0) [N] ring position of the newest candidate
 
 
 class Replay:
@@ -116,9 +139,15 @@ class Replay:
         # The starts ring: per stream, the slots of its rows that are not is_last, oldest first.
         self._starts = torch.zeros((n, length), dtype=torch.int32, device=sdev)
         self._age_cdf: torch.Tensor | None = None
+        self._age_total = 0.0
         if sampling == "recency":
             ages = torch.arange(1, length + 1, dtype=torch.float64, device=sdev)
             self._age_cdf = torch.cumsum(ages**-self.recency_exponent, 0)  # [L]
+            self._age_total = float(self._age_cdf[-1])  # one sync, at construction
+        # Starts ring flattened to [N * L]: one index_select reads a batch of start slots.
+        self._starts_flat = self._starts.view(n * length)
+        self._draws: dict[tuple[str, int], _Draws] = {}  # emptied whenever the pointers change
+        self._consts: dict[tuple[Any, ...], torch.Tensor] = {}  # aranges, gamma powers
         # Host pointers (authoritative): next write slot and rows held, per stream; the same for
         # the starts ring.
         self._pos = np.zeros(n, np.int64)
@@ -128,6 +157,7 @@ class Replay:
         self._last = np.zeros((n, length), bool)  # host mirror of is_last (eviction, n-step counts)
         self._gen = torch.Generator(device=sdev)
         self._gen.manual_seed(seed)
+        self._on_device = sdev == self.device  # batches need no copy
 
     # ------------------------------------------------------------------ sizes
     def _estimate_nbytes(self) -> int:
@@ -194,6 +224,7 @@ class Replay:
             raise ValueError(
                 "replay.add: a row is is_terminal but not is_last; a termination ends the episode"
             )
+        self._draws.clear()
         length = self.length
         slots = self._pos[ids]
         # A full stream overwrites its oldest row; when that row was a transition start, it is
@@ -225,6 +256,7 @@ class Replay:
         envs, slots = envs[open_], slots[open_]
         if envs.size == 0:
             return
+        self._draws.clear()
         self._last[envs, slots] = True
         env_t = torch.as_tensor(envs, device=self.storage_device)
         self._data["is_last"][env_t, torch.as_tensor(slots, device=self.storage_device)] = True
@@ -239,7 +271,7 @@ class Replay:
 
     def can_sample_transitions(self, n_step: int) -> bool:
         """Whether some stream holds a transition start with `n_step` rows stored after it."""
-        return 1 <= n_step < self.length and bool(self._transition_starts(n_step).sum() > 0)
+        return 1 <= n_step < self.length and self._candidates("transitions", n_step).total > 0
 
     def sample_sequences(self, batch: int, length: int) -> dict[str, torch.Tensor]:
         """[B, T] windows of consecutive rows of one env stream each, every key of the row spec:
@@ -249,16 +281,15 @@ class Replay:
             raise ValueError(
                 f"replay.sample_sequences: T={length} exceeds the {self.length} rows a stream holds"
             )
-        windows = np.maximum(self._count - length + 1, 0)  # [N] valid window starts per stream
-        if windows.sum() == 0:
+        draws = self._candidates("sequences", length)
+        if draws.total == 0:
             raise ValueError(
                 f"replay.sample_sequences: no stream holds T={length} rows yet "
                 f"(most: {int(self._count.max())}); "
                 "prefill longer or check can_sample_sequences first"
             )
-        env, start = self._pick(windows, (self._pos - self._count) % self.length, batch)  # [B], [B]
-        steps = torch.arange(length, device=self.storage_device)
-        flat = env[:, None] * self.length + (start[:, None] + steps) % self.length  # [B, T]
+        base, start = self._pick(draws, batch)  # [B] or int, [B]
+        flat = self._row(start[:, None] + self._arange("steps", 0, length), base, draws.wrap)
         return {k: self._gather(k, flat) for k in self.spec}
 
     def sample_transitions(self, batch: int, n_step: int, gamma: float) -> dict[str, Any]:
@@ -270,72 +301,180 @@ class Replay:
                 f"replay.sample_transitions: n_step={n_step} needs streams longer than "
                 f"{self.length} rows"
             )
-        starts = self._transition_starts(n_step)  # [N]
-        if starts.sum() == 0:
+        draws = self._candidates("transitions", n_step)
+        if draws.total == 0:
             raise ValueError(
                 f"replay.sample_transitions: no transition start with {n_step} rows after it yet; "
                 "prefill longer or check can_sample_transitions first"
             )
-        length = self.length
-        env, pos = self._pick(starts, (self._tpos - self._tcount) % length, batch)  # [B], [B]
-        slot = self._starts[env, pos].long()  # [B] row t
-        follow = (
-            slot[:, None] + 1 + torch.arange(n_step, device=self.storage_device)
-        ) % length  # [B, n]
-        flat_follow = (env[:, None] * length + follow).T  # [n, B], time-major for nstep_targets
-        targets = nstep_targets(
-            self._flat["reward"][flat_follow],
-            self._flat["is_last"][flat_follow],
-            self._flat["is_terminal"][flat_follow],
-            gamma,
-        )
-        flat_now = env * length + slot  # [B]
-        flat_next = env * length + (slot + targets.steps) % length  # [B] row t+k
+        base, pos = self._pick(draws, batch)  # [B] or int, [B]
+        slot = self._starts_flat.index_select(0, _offset(pos, base)).long()  # [B] row t's slot
+        if n_step == 1:  # k = 1 always (row t is no episode's last): direct reads of row t+1
+            flat_next = self._row(slot + 1, base, draws.wrap)  # [B] row t+1
+            reward = self._flat["reward"].index_select(0, flat_next)  # [B]
+            terminal = self._flat["is_terminal"].index_select(0, flat_next)  # [B]
+            discount = torch.where(terminal, 0.0, gamma).to(reward.dtype)  # [B]
+        else:
+            follow = slot[:, None] + self._arange("follow", 1, n_step + 1)  # [B, n] t+1 .. t+n
+            flat_follow = self._row(follow, base, draws.wrap)  # [B, n]
+            reward, gamma_k, steps = self._nstep(flat_follow.view(-1), batch, n_step, gamma)
+            flat_next = self._row(slot + steps, base, draws.wrap)  # [B] row t+k
+            # is_terminal_{t+k}: a termination bootstraps with 0.
+            terminal = self._flat["is_terminal"].index_select(0, flat_next)  # [B]
+            discount = gamma_k.masked_fill_(terminal, 0.0)  # [B]
+        flat_now = _offset(slot, base)  # [B]
         return {
             "obs": {k: self._gather(k, flat_now) for k in self.obs_keys},
             "action": self._gather("action", flat_now),
-            "reward": targets.reward.to(self.device, non_blocking=True),
-            "discount": targets.discount.to(self.device, non_blocking=True),
+            "reward": self._to_device(reward),
+            "discount": self._to_device(discount),
             "next_obs": {k: self._gather(k, flat_next) for k in self.obs_keys},
         }
 
-    def _transition_starts(self, n_step: int) -> np.ndarray:
-        """[N] valid transition starts per stream: the entries of the starts ring minus those among
-        the newest n_step rows (their n-step window is not stored yet)."""
-        back = np.arange(n_step)
-        slots = (self._pos[:, None] - 1 - back) % self.length  # [N, n] newest rows, newest first
-        held = back < self._count[:, None]
-        pending = (held & ~np.take_along_axis(self._last, slots, 1)).sum(1)
-        return np.maximum(self._tcount - pending, 0)
+    def _nstep(
+        self, flat: torch.Tensor, batch: int, n_step: int, gamma: float
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The reward sum and step count of `worldmodels.objectives.returns.nstep_targets`, on
+        rows read batch-major with cached gamma powers: fewer ops on the hot path (a test checks
+        both agree). flat: [B * n] rows t+1 .. t+n per start. Returns reward [B] (sum_{i<k}
+        gamma^i r_{t+1+i}), gamma^k [B] (a fresh tensor) and k [B] (n, or fewer at an episode end).
+        """
+        rows = (batch, n_step)
+        reward = self._flat["reward"].index_select(0, flat).view(rows)  # [B, n]
+        last = self._flat["is_last"].index_select(0, flat).view(rows)  # [B, n]
+        # alive_i: none of rows t+1 .. t+i was an episode's last (i exclusive), i.e. the inclusive
+        # count of last rows so far is no more than the row's own flag.
+        alive = last.cumsum(1).le(last)  # [B, n]
+        gamma_k = self._gamma_powers(n_step, gamma, reward.dtype)  # [n + 1]
+        total = (reward * alive) @ gamma_k[:n_step]  # [B]
+        steps = alive.sum(1)  # [B] k in 1..n
+        return total, gamma_k.index_select(0, steps), steps
 
-    def _pick(
-        self, counts: np.ndarray, oldest: np.ndarray, batch: int
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Draws `batch` items from streams holding counts[e] candidates in chronological order,
-        starting at ring position oldest[e]. Returns (stream [B], ring position [B]) on the storage
-        device; uniform over all candidates, or by recency of the candidate within its stream."""
-        host = torch.from_numpy(np.stack([counts, oldest]))
-        counts_t, oldest_t = host.to(self.storage_device, non_blocking=True)  # [N], [N]
-        cum = counts_t.cumsum(0)  # [N]
+    def _row(self, slot: torch.Tensor, base: torch.Tensor | int, wrap: bool) -> torch.Tensor:
+        """Flat row indices of stream slots [B, ...] (slot may run one ring past its end when
+        `wrap`); base is the stream's first flat row, [B] or an int."""
+        return _offset(slot.remainder_(self.length) if wrap else slot, base)
+
+    def _gamma_powers(self, n_step: int, gamma: float, dtype: torch.dtype) -> torch.Tensor:
+        """[n + 1] gamma^k for k = 0 .. n on the storage device, cached per (n, gamma)."""
+        key = ("gamma", n_step, float(gamma), dtype)
+        if key not in self._consts:
+            if len(self._consts) > 64:  # many gammas (a sweep in one process): start afresh
+                self._consts.clear()
+            k = torch.arange(n_step + 1, device=self.storage_device, dtype=dtype)
+            self._consts[key] = gamma**k
+        return self._consts[key]
+
+    def _arange(self, name: str, start: int, stop: int) -> torch.Tensor:
+        """arange(start, stop) int64 on the storage device, cached (the sample's fixed offsets)."""
+        key = (name, start, stop)
+        if key not in self._consts:
+            self._consts[key] = torch.arange(start, stop, device=self.storage_device)
+        return self._consts[key]
+
+    def _candidates(self, kind: str, size: int) -> _Draws:
+        """The cached draw structure for T=size windows or n_step=size transition starts.
+
+        Rebuilt after every add in a training loop, so it works on Python ints (the [N] host
+        pointers are tiny; numpy's per-call overhead would dominate) and uploads one [4, N] table.
+        """
+        key = (kind, size)
+        draws = self._draws.get(key)
+        if draws is None:
+            length = self.length
+            pos, count = self._pos.tolist(), self._count.tolist()
+            first_row = [(p - c) % length for p, c in zip(pos, count)]  # [N] oldest row's slot
+            if kind == "sequences":
+                counts = [max(c - size + 1, 0) for c in count]  # [N] window starts per stream
+                oldest = first_row
+                extent = size - 1  # a window reads T - 1 rows past its start
+            else:
+                counts = self._transition_starts(size)  # [N]
+                tpos, tcount = self._tpos.tolist(), self._tcount.tolist()
+                oldest = [(p - c) % length for p, c in zip(tpos, tcount)]  # in the starts ring
+                # The rows after a start must not wrap either: the modulo covers both rings.
+                rows_wrap = any(f + c > length for f, c in zip(first_row, count))
+                extent = length if rows_wrap else 0
+            draws = self._build_draws(counts, oldest, extent)
+            self._draws[key] = draws
+        return draws
+
+    def _build_draws(self, counts: list[int], oldest: list[int], extent: int) -> _Draws:
+        held = [e for e, c in enumerate(counts) if c]
+        total = sum(counts)
+        wrap = any(oldest[e] + counts[e] + extent > self.length for e in held)
+        if len(held) == 1:
+            e = held[0]
+            return _Draws(total, e, oldest[e], counts[e], wrap, None, None, None, None)
+        cum = list(accumulate(counts))
+        shift = [o - (s - c) for o, s, c in zip(oldest, cum, counts)]  # position - global index
+        newest = [o + c - 1 for o, c in zip(oldest, counts)]
+        table = torch.tensor([cum, shift, counts, newest], dtype=torch.int64)  # [4, N]
+        cum_t, shift_t, counts_t, newest_t = table.to(self.storage_device, non_blocking=True)
+        env = -1 if held else 0
+        return _Draws(total, env, 0, 0, wrap, cum_t, shift_t, counts_t, newest_t)
+
+    def _pick(self, draws: _Draws, batch: int) -> tuple[torch.Tensor | int, torch.Tensor]:
+        """Draws `batch` candidates (see _Draws). Returns (the streams' first flat row, env * L:
+        [B] on the storage device, or an int when one stream holds every candidate; ring position
+        [B]); uniform over all candidates, or by recency of the candidate within its stream."""
+        length = self.length
         u = torch.rand(
             batch, 2, generator=self._gen, device=self.storage_device, dtype=torch.float64
         )
-        total = cum[-1]
-        r = (u[:, 0] * total).long().minimum(total - 1)  # [B] index among all candidates
-        env = torch.searchsorted(cum, r, right=True)  # [B]
-        n_env = counts_t[env]
-        if self._age_cdf is None:
-            index = r - (cum[env] - n_env)  # [B] chronological index within the stream
+        total = draws.total
+        age = None
+        if self._age_cdf is not None:  # an age, 0 = newest, rescaled to the stream's candidates
+            age = torch.searchsorted(self._age_cdf, u[:, 1].mul(self._age_total), right=True)
+            age = age.clamp_max_(length - 1)
+        if draws.env >= 0:  # one stream: no stream draw, host arithmetic for the offsets
+            base = draws.env * length
+            if age is not None:
+                newest = draws.oldest + draws.count - 1
+                pos = age.mul_(draws.count).floor_divide_(length).neg_().add_(newest)
+            else:  # the clamp guards u * total rounding up to total
+                pos = u[:, 0].mul(total).long().clamp_max_(total - 1)
+                pos = pos.add_(draws.oldest) if draws.oldest else pos
+            return base, (pos.remainder_(length) if draws.wrap else pos)
+        # [B] index among all candidates; the clamp guards u * total rounding up to total.
+        r = u[:, 0].mul(total).long().clamp_max_(total - 1)
+        assert draws.cum is not None and draws.shift is not None
+        assert draws.counts is not None and draws.newest is not None
+        env = torch.searchsorted(draws.cum, r, right=True)  # [B]
+        if age is None:
+            pos = r.add_(draws.shift.index_select(0, env))
         else:
-            cdf = self._age_cdf
-            age = torch.searchsorted(cdf, u[:, 1] * cdf[-1], right=True).clamp_max(self.length - 1)
-            index = n_env - 1 - (age * n_env) // self.length  # rescaled to the stream's candidates
-        return env, (oldest_t[env] + index) % self.length
+            n_env = draws.counts.index_select(0, env)  # [B]
+            pos = draws.newest.index_select(0, env) - age.mul_(n_env).floor_divide_(length)
+        return env.mul_(length), (pos.remainder_(length) if draws.wrap else pos)
+
+    def _transition_starts(self, n_step: int) -> list[int]:
+        """[N] valid transition starts per stream: the entries of the starts ring minus those among
+        the newest n_step rows (their n-step window is not stored yet)."""
+        length, out = self.length, []
+        for e, (p, c, tc) in enumerate(
+            zip(self._pos.tolist(), self._count.tolist(), self._tcount.tolist())
+        ):
+            held = min(n_step, c)  # the newest rows, newest first: slots p - 1, p - 2, ..
+            if held <= 16:
+                last = self._last[e]
+                pending = sum(1 for i in range(held) if not last[(p - 1 - i) % length])
+            else:
+                slots = (p - 1 - np.arange(held)) % length
+                pending = int(held - np.count_nonzero(self._last[e, slots]))
+            out.append(max(tc - pending, 0))
+        return out
 
     def _gather(self, key: str, flat: torch.Tensor) -> torch.Tensor:
         """Rows at flat indices [...] -> [..., *spec shape] on the training device."""
+        if flat.dim() == 1:  # transitions: no reshapes
+            return self._to_device(self._flat[key].index_select(0, flat))
         rows = self._flat[key].index_select(0, flat.reshape(-1))
-        return rows.view(*flat.shape, *rows.shape[1:]).to(self.device, non_blocking=True)
+        return self._to_device(rows.view(*flat.shape, *rows.shape[1:]))
+
+    def _to_device(self, x: torch.Tensor) -> torch.Tensor:
+        """x on the training device (a no-op when the storage lives there)."""
+        return x if self._on_device else x.to(self.device, non_blocking=True)
 
     # ------------------------------------------------------------------ save / load
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -425,6 +564,7 @@ class Replay:
         except ValueError:
             self._clear()  # an empty replay stays empty
             raise
+        self._draws.clear()
         self._pos, self._count = pointers["pos"], pointers["count"]
         self._tpos, self._tcount = pointers["tpos"], pointers["tcount"]
         self._last = self._data["is_last"].cpu().numpy().copy()
@@ -447,6 +587,7 @@ class Replay:
         }
 
     def _clear(self) -> None:
+        self._draws.clear()
         for a in (self._pos, self._count, self._tpos, self._tcount):
             a[:] = 0
         self._last[:] = False
@@ -478,6 +619,13 @@ def torch_dtype(name: str) -> torch.dtype:
     return dtype
 
 
+def _offset(index: torch.Tensor, base: torch.Tensor | int) -> torch.Tensor:
+    """index + base in place, base [B] (broadcast over index's trailing dims) or an int."""
+    if isinstance(base, int):
+        return index.add_(base) if base else index
+    return index.add_(base.view(-1, *([1] * (index.dim() - 1))))
+
+
 def _host_bool(x: Any) -> np.ndarray:
     if isinstance(x, torch.Tensor):
         x = x.detach().cpu().numpy()
@@ -485,6 +633,8 @@ def _host_bool(x: Any) -> np.ndarray:
 
 
 def _check_positive(name: str, **values: int) -> None:
+    if all(type(v) is int and v >= 1 for v in values.values()):
+        return  # the common case, without the isinstance chain below
     for k, v in values.items():
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
             raise ValueError(f"replay.{name}: {k} must be a positive int, got {v!r}")
