@@ -29,8 +29,6 @@ from worldmodels.training.loop import Loop, NonFiniteLossError, TrainerConfig
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
 #: Config keys that must match between a checkpoint and the command resuming it.
 COMPAT_PREFIXES = ("agent.", "env.", "size.")
-#: Top-level keys that name bookkeeping, not the experiment (left out of run names).
-BOOKKEEPING = ("resume", "run_dir", "device", "logger.progress")
 
 OmegaConf.register_new_resolver("wm_run_name", lambda s: _safe_name(s) or "default", replace=True)
 OmegaConf.register_new_resolver(

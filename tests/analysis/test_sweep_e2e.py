@@ -71,3 +71,26 @@ def test_ablation_sweep_then_report(tmp_path):
         assert (out / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert mpimg.imread(out / f"{name}.png").shape[0] > 50
     assert (out / "tb").is_dir()
+
+
+def test_submitit_local_launcher_runs_a_seed_sweep(tmp_path):
+    # hydra-submitit-launcher's local executor: the same code path as `hydra/launcher=slurm`
+    # (pickled jobs, submitit folders), run as local processes.
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    sweep = tmp_path / "sweep"
+    cmd = [
+        sys.executable, "-m", "worldmodels.train", "-m", "seed=0,1", "agent=random", "env=dummy",
+        "env.obs=proprio", "trainer=debug", "logger.progress=false", "logger.tensorboard=false",
+        "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=5",
+        f"hydra.sweep.dir={sweep}",
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    runs = sorted(p.parent for p in sweep.rglob("metrics.jsonl"))
+    assert [r.name for r in runs] == [
+        "agent=random,env.obs=proprio,env=dummy,seed=0,trainer=debug",
+        "agent=random,env.obs=proprio,env=dummy,seed=1,trainer=debug",
+    ]
+    for run in runs:
+        assert json.loads((run / "status.json").read_text())["state"] == "done"
+    assert (sweep / ".submitit").is_dir()
