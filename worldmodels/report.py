@@ -6,7 +6,7 @@ images, and a console summary. Missing, partial, failed and still-running runs a
         [--no-normalize] [--reps 2000] [--include-failed] [--ignore-key KEY] [--no-tb]
 
 Runs are found recursively (a dir holding metrics.jsonl + config.yaml) and grouped by their Hydra
-overrides minus seed, task and bookkeeping keys; see docs/reproduce.md.
+overrides minus seed, task and bookkeeping keys; see README.md (Reproduce and ablate).
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def _markdown(
     if s.agg_points:
         lines += [
             f"Over tasks: {', '.join(s.agg_tasks)}. Scores normalized per task "
-            "(see docs/reproduce.md).",
+            "(see README.md, section Reproduce and ablate).",
             "",
             to_markdown(tables["aggregate_md"]),
             "",

@@ -22,7 +22,7 @@ from typing import Any, Literal
 import numpy as np
 import yaml
 
-RunState = Literal["done", "running", "failed", "unknown"]
+RunState = Literal["done", "running", "stopped", "failed", "unknown"]
 IssueKind = Literal["missing", "partial", "running", "failed", "excluded", "unnormalized"]
 
 RUN_FILES = ("metrics.jsonl", "config.yaml")
@@ -161,7 +161,7 @@ def load_run(run_dir: Path) -> tuple[Run, list[Issue]]:
             status = {}
             issues.append(Issue(where, "partial", "status.json is not valid JSON"))
         state = status.get("state", "unknown")
-        run.state = state if state in ("done", "running", "failed") else "unknown"
+        run.state = state if state in ("done", "running", "stopped", "failed") else "unknown"
         run.target_frames = status.get("target_frames")
         run.status_frames = status.get("env_frames")
     else:
@@ -179,6 +179,8 @@ def load_run(run_dir: Path) -> tuple[Run, list[Issue]]:
         issues.append(Issue(where, "running", f"still running: {progress}{stale}"))
     elif run.state == "failed":
         issues.append(Issue(where, "failed", f"failed at {progress}"))
+    elif run.state == "stopped":  # trainer.stop_after: a time slice ended; resume=true continues
+        issues.append(Issue(where, "partial", f"stopped at {progress} (resume=true continues)"))
     elif run.state == "done" and run.target_frames and frames < run.target_frames:
         issues.append(Issue(where, "partial", f"done but reached {progress}"))
     if run.seed is None:

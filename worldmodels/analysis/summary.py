@@ -1,7 +1,7 @@
 """From loaded runs to everything a report shows: per-run final scores, per-(group, task) cells
 with seed intervals and curve bands, and the aggregate across tasks with rliable.
 
-Rules (documented in docs/reproduce.md):
+Rules (documented in README.md, "Reproduce and ablate"):
 - final score of a run = mean of the metric over its last K logged points (at or before
   `at_frames` when given);
 - failed runs are listed and left out of the scores (unless `include_failed`); running runs are
