@@ -94,5 +94,24 @@ def test_plain_head_and_bad_options() -> None:
     assert agent.update(batch())["agent/q_loss"].dim() == 0
     with pytest.raises(ValueError, match="target_tau"):
         make(target_tau=0.0)
-    with pytest.raises(ValueError, match="input=latent"):
-        make(input="latent")
+    with pytest.raises(ValueError, match="unknown input"):
+        make(input="pixels")
+    with pytest.raises(ValueError, match="needs input=latent"):
+        make(imagination=True)  # imagination needs a world model to dream in
+
+
+def test_weighted_step_ignores_masked_transitions() -> None:
+    """Latent transitions carry a mask [M]: masked rows add nothing to the loss or the target."""
+    agent = make(double=True)
+    b = batch()
+    weight = torch.tensor([1.0, 0.0] * 4)
+    with torch.no_grad():
+        q_next_target = agent.q_target(b["next_obs"])
+        pick = agent.q(b["next_obs"]).argmax(-1, keepdim=True)
+        target = b["reward"] + b["discount"] * q_next_target.gather(-1, pick).squeeze(-1)
+        q_taken = (agent.q(b["obs"]) * b["action"]).sum(-1)
+        keep = weight.bool()
+        expected = F.smooth_l1_loss(q_taken[keep], target[keep])
+    metrics = agent._step(b["obs"], b["action"], b["reward"], b["discount"], b["next_obs"], weight)
+    assert torch.allclose(metrics["agent/q_loss"], expected, atol=1e-6)
+    assert torch.allclose(metrics["agent/target_mean"], target[keep].mean(), atol=1e-6)

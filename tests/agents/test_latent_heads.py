@@ -1,7 +1,8 @@
-"""SAC and PPO on world-model features (`input=latent`) and in imagination (`imagination=true`),
-worldmodels/agents/latent.py: act, update (the world model trains, gradients finite), state_dict
-round trip, loading a Dreamer run's world_model.pt (frozen and fine-tuned), the row convention of
-latent transitions, bad-config errors, and one end-to-end debug run of each mode."""
+"""SAC, PPO, TD3 and DQN on world-model features (`input=latent`) and in imagination
+(`imagination=true`), worldmodels/agents/latent.py: act, update (the world model trains, gradients
+finite), state_dict round trip, loading a Dreamer run's world_model.pt (frozen and fine-tuned), the
+row convention of latent transitions, bad-config errors, and one end-to-end debug run of each
+mode."""
 
 from __future__ import annotations
 
@@ -34,13 +35,20 @@ LATENT = [
 HEADS = {
     "sac": ["agent.units=16", "agent.layers=1"],
     "ppo": ["agent.units=16", "agent.rollout=6", "agent.epochs=2", "agent.minibatches=2"],
+    "td3": ["agent.units=16", "agent.layers=1"],
+    "dqn": ["agent.units=16", "agent.layers=1"],
 }
-# (head, imagination, action space): SAC needs continuous actions; PPO covers discrete too.
+# (head, imagination, action space): SAC and TD3 need continuous actions, DQN discrete (one-hot);
+# PPO covers both.
 MODES = [
     pytest.param("sac", False, "continuous", id="sac-latent"),
     pytest.param("sac", True, "continuous", id="sac-imagination"),
     pytest.param("ppo", False, "discrete", id="ppo-latent"),
     pytest.param("ppo", True, "continuous", id="ppo-imagination"),
+    pytest.param("td3", False, "continuous", id="td3-latent"),
+    pytest.param("td3", True, "continuous", id="td3-imagination"),
+    pytest.param("dqn", False, "discrete", id="dqn-latent"),
+    pytest.param("dqn", True, "discrete", id="dqn-imagination"),
 ]
 B = 3
 
@@ -118,6 +126,9 @@ def tensors(state: Any) -> list[torch.Tensor]:
 
 
 def head_params(agent: Agent) -> list[torch.Tensor]:
+    """The head's own networks: DQN's Q network, or the actor and critic of the others."""
+    if hasattr(agent, "q"):
+        return list(agent.q.parameters())
     return [p for p in agent.actor.parameters()] + [p for p in agent.critic.parameters()]  # type: ignore[attr-defined]
 
 
@@ -133,6 +144,9 @@ def test_act_update_round_trip(head: str, imagination: bool, act: str) -> None:
     action, state = agent.act(o, agent.init_state(B), "explore")
     assert action.shape == (B, ACTS[act].dim) and torch.isfinite(action).all()
     assert (action.abs() <= 1).all()
+    if ACTS[act].discrete:  # one-hot actions
+        assert torch.equal(action.sum(-1), torch.ones(B))
+        assert set(action.unique().tolist()) <= {0.0, 1.0}
     assert torch.equal(state[1], action)
     action, state = agent.act({**o, "is_first": torch.zeros(B, dtype=torch.bool)}, state, "explore")
     assert torch.isfinite(action).all()
@@ -203,9 +217,12 @@ def test_latent_transitions_follow_row_convention() -> None:
         (["agent.world_model_path=/nonexistent/world_model.pt"], "does not exist"),
     ],
 )
-def test_bad_config_is_a_clear_error(overrides: list[str], match: str) -> None:
+@pytest.mark.parametrize(
+    "head,act", [("sac", "continuous"), ("td3", "continuous"), ("dqn", "discrete")]
+)
+def test_bad_config_is_a_clear_error(overrides: list[str], match: str, head: str, act: str) -> None:
     with pytest.raises((ValueError, InstantiationException)) as err:
-        build("sac", False, ACTS["continuous"], PIXELS, *overrides)
+        build(head, False, ACTS[act], PIXELS, *overrides)
     cause = err.value if isinstance(err.value, ValueError) else err.value.__cause__
     assert isinstance(cause, ValueError) and match in str(cause)
 
@@ -236,7 +253,7 @@ def dreamer_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.parametrize("train", [False, True], ids=["frozen", "finetuned"])
-@pytest.mark.parametrize("head,imagination", [("sac", True), ("ppo", True)])
+@pytest.mark.parametrize("head,imagination", [("sac", True), ("ppo", True), ("td3", False)])
 def test_loads_dreamer_world_model(
     dreamer_run: Path, head: str, imagination: bool, train: bool
 ) -> None:
@@ -274,6 +291,10 @@ def _metrics(run_dir: Path) -> list[dict[str, Any]]:
         pytest.param("sac", ["agent.imagination=true"], id="sac-imagination"),
         pytest.param("ppo", [], id="ppo-latent"),
         pytest.param("ppo", ["agent.imagination=true"], id="ppo-imagination"),
+        pytest.param("td3", [], id="td3-latent"),
+        pytest.param("td3", ["agent.imagination=true"], id="td3-imagination"),
+        pytest.param("dqn", ["env.task=reach_discrete"], id="dqn-latent"),
+        pytest.param("dqn", ["env.task=bandit", "agent.imagination=true"], id="dqn-imagination"),
     ],
 )
 def test_end_to_end_debug_run(run_overrides, head: str, extra: list[str]) -> None:
@@ -294,6 +315,6 @@ def test_end_to_end_debug_run(run_overrides, head: str, extra: list[str]) -> Non
     assert (run_dir / "world_model.pt").exists()
     rows = _metrics(run_dir)
     assert any("wm/loss" in r for r in rows) and any(
-        "agent/critic_loss" in r or "agent/value_loss" in r for r in rows
+        "agent/critic_loss" in r or "agent/value_loss" in r or "agent/q_loss" in r for r in rows
     )
     assert any("eval/return_mean" in r for r in rows)

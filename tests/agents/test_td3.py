@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import torch
 
 from worldmodels.agents.td3 import TD3Agent
@@ -82,3 +83,33 @@ def test_exploration_noise_and_deterministic_eval() -> None:
     inside = a_eval.abs() < 0.5  # away from the clip, the noise std shows
     std = (a_explore - a_eval)[inside].std()
     assert abs(float(std) - 0.3) < 0.03
+
+
+def test_weighted_critic_loss_ignores_masked_transitions() -> None:
+    """Latent transitions carry a mask [M]: masked rows add nothing to the critic loss."""
+    agent = make()
+    b = batch()
+    weight = torch.tensor([1.0, 1.0, 0.0, 1.0] * 2)
+    keep = weight.bool()
+    feat, next_feat = b["obs"]["vector"], b["next_obs"]["vector"]
+    with torch.no_grad():
+        torch.manual_seed(5)
+        next_action = agent.actor_target(next_feat)
+        noise = (0.2 * torch.randn_like(next_action)).clamp(-0.5, 0.5)
+        next_action = (next_action + noise).clamp(-1, 1)
+        q_next = agent.critic_target(next_feat, next_action).min(0).values
+        target = b["reward"] + b["discount"] * q_next
+        q = agent.critic(feat, b["action"])
+        expected = sum(((q[i] - target)[keep] ** 2).mean() for i in range(2))
+    torch.manual_seed(5)
+    metrics = agent._step(feat, b["action"], b["reward"], b["discount"], next_feat, weight)
+    assert torch.allclose(metrics["agent/critic_loss"], expected, atol=1e-5)
+
+
+def test_bad_options() -> None:
+    with pytest.raises(ValueError, match="unknown input"):
+        make(input="pixels")
+    with pytest.raises(ValueError, match="needs input=latent"):
+        make(imagination=True)
+    with pytest.raises(ValueError, match="policy_delay"):
+        make(policy_delay=0)

@@ -19,7 +19,6 @@ from worldmodels.models.actor_critic import (
     activation,
     categorical_entropy,
     categorical_log_prob,
-    check_input,
     clip_grads,
     gaussian_entropy,
     gaussian_log_prob,
@@ -188,9 +187,5 @@ def test_clip_grads_reports_norm_and_clips() -> None:
 
 
 def test_option_errors_name_the_valid_choices() -> None:
-    with pytest.raises(ValueError, match="sac and ppo only"):
-        check_input("latent", "dqn")
-    with pytest.raises(ValueError, match="valid options"):
-        check_input("pixels", "sac")
     with pytest.raises(ValueError, match="valid options"):
         activation("gelu6")

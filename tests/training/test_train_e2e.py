@@ -60,15 +60,15 @@ def test_random_agent_dmc_pixels_runs_logs_evaluates_checkpoints_and_resumes(tmp
     recs = _records(run_dir)
     assert all({"env_frames", "policy_steps", "grad_steps", "wall_time"} <= set(r) for r in recs)
     evals = [r for r in recs if "eval/return_mean" in r]
-    assert len(evals) == 1 and evals[0]["env_frames"] == 120 and evals[0]["policy_steps"] == 60
+    assert len(evals) == 1 and evals[0]["env_frames"] == 160 and evals[0]["policy_steps"] == 80
     assert list((run_dir / "videos").glob("eval_policy_*.gif"))
     assert any((run_dir / "tb").iterdir())
     # the same command again refuses to overwrite; with resume=true it continues
     again = _cli(*args, cwd=tmp_path)
     assert again.returncode == 2 and "resume=true" in again.stderr
-    resumed = _cli(*args, "resume=true", "trainer.steps=200", cwd=tmp_path)
+    resumed = _cli(*args, "resume=true", "trainer.steps=240", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert _records(run_dir)[-1]["env_frames"] == 200
+    assert _records(run_dir)[-1]["env_frames"] == 240
 
 
 def _strip(recs: list[dict]) -> list[dict]:

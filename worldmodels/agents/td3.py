@@ -5,6 +5,11 @@ critic loss only (DrQ-v2's layout).
 
 On actor steps the critic and actor losses share one backward and one fused Adam step: the actor's
 loss reads Q1 with the critic's parameters frozen, so it trains the policy only.
+
+With `input=latent` the head reads features of a world model it owns (worldmodels/agents/latent.py)
+instead of encoding observations; its data becomes sequences and each update is a world-model step,
+then TD3 on the consecutive posterior features of the batch. With `imagination=true` TD3 learns
+purely from transitions imagined H steps ahead from those posteriors with its own (noisy) policy.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Any
 import torch
 
 from worldmodels.agents.base import ActMode, Agent, DataSpec
+from worldmodels.agents.latent import LatentFeatures, LatentState, check_modes
 from worldmodels.envs.spaces import ActSpec, ObsSpec
 from worldmodels.models.actor_critic import (
     DeterministicActor,
@@ -23,7 +29,6 @@ from worldmodels.models.actor_critic import (
     adam,
     autocast,
     check_action_space,
-    check_input,
     check_mode,
     frozen,
     polyak_,
@@ -34,7 +39,11 @@ class TD3Agent(Agent):
     """Twin delayed DDPG on the shared transitions replay (continuous actions in [-1, 1]).
 
     Args (plain, from configs/agent/td3.yaml):
-        input: "obs" (raw observations); "latent" is not available yet.
+        input: "obs" (raw observations) or "latent" (world-model features, see module docstring).
+        imagination: learn from imagined transitions only (needs input=latent).
+        world_model: latent-mode settings: `LatentConfig` fields (batch_size, batch_length,
+            horizon, train, lr, eps, clip) and `WorldModel` constructor arguments.
+        world_model_path: RUN_DIR/world_model.pt of a run to start the world model from.
         units, layers, act, norm: actor and critic MLPs. cnn_depth, aug_pad, trunk_dim: pixels.
         batch, n_step, gamma: what the loop samples (`replay.sample_transitions`).
         actor_lr, critic_lr: Adam learning rates. tau: Polyak rate of both targets.
@@ -49,6 +58,9 @@ class TD3Agent(Agent):
         act_spec: ActSpec,
         device: str | torch.device = "cpu",
         input: str = "obs",
+        imagination: bool = False,
+        world_model: dict[str, Any] | None = None,
+        world_model_path: str | None = None,
         units: int = 256,
         layers: int = 2,
         act: str = "relu",
@@ -68,16 +80,30 @@ class TD3Agent(Agent):
         explore_noise: float = 0.1,
     ):
         super().__init__(obs_spec, act_spec, device)
-        check_input(input, "td3")
+        check_modes(input, imagination, "td3")
         check_action_space(act_spec, False, "td3")
         if policy_delay < 1 or not 0.0 < tau <= 1.0:
             raise ValueError(
                 f"td3: need policy_delay >= 1 and 0 < tau <= 1, got {policy_delay}, {tau}"
             )
-        self.data = DataSpec(kind="transitions", batch=batch, n_step=n_step, gamma=gamma)
         A = act_spec.dim
-        self.encoder = ObsEncoder(obs_spec, cnn_depth=cnn_depth, aug_pad=aug_pad).to(self.device)
-        F_, trunk = self.encoder.out_dim, (trunk_dim if self.encoder.has_image else 0)
+        self.imagination, self.gamma = imagination, gamma
+        self.latent: LatentFeatures | None = None
+        self.encoder: ObsEncoder | None = None
+        if input == "latent":
+            self.latent = LatentFeatures(
+                obs_spec, act_spec, self.device, world_model, world_model_path, "td3"
+            )
+            self.world_model = self.latent.wm
+            lc = self.latent.cfg
+            self.data = DataSpec("sequences", batch=lc.batch_size, length=lc.batch_length)
+            F_, trunk = self.latent.feat_dim, 0
+        else:
+            self.data = DataSpec(kind="transitions", batch=batch, n_step=n_step, gamma=gamma)
+            self.encoder = ObsEncoder(obs_spec, cnn_depth=cnn_depth, aug_pad=aug_pad).to(
+                self.device
+            )
+            F_, trunk = self.encoder.out_dim, (trunk_dim if self.encoder.has_image else 0)
         self.critic = EnsembleQ(F_, A, units, layers, 2, norm, act, trunk).to(self.device)
         self.actor = DeterministicActor(F_, A, units, layers, norm, act, trunk).to(self.device)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
@@ -85,7 +111,10 @@ class TD3Agent(Agent):
         self.opt = adam(
             [
                 {
-                    "params": [*self.encoder.parameters(), *self.critic.parameters()],
+                    "params": [
+                        *(self.encoder.parameters() if self.encoder is not None else ()),
+                        *self.critic.parameters(),
+                    ],
                     "lr": critic_lr,
                 },
                 {"params": list(self.actor.parameters()), "lr": actor_lr},
@@ -101,33 +130,94 @@ class TD3Agent(Agent):
         self.updates = 0  # host counter: drives the delayed actor and target updates
         self._last_actor_loss = torch.zeros((), device=self.device)
 
+    def init_state(self, batch_size: int) -> LatentState | None:
+        """Latent input: (posterior [B], previous action [B, A]); otherwise None."""
+        return self.latent.init_state(batch_size) if self.latent is not None else None
+
+    def _explore(self, action: torch.Tensor) -> torch.Tensor:
+        """Gaussian exploration noise, clipped to the action box [-1, 1]."""
+        return (action + self.explore_noise * torch.randn_like(action)).clamp(-1.0, 1.0)
+
     @torch.no_grad()
     def act(
         self, obs: dict[str, torch.Tensor], state: Any, mode: ActMode
     ) -> tuple[torch.Tensor, Any]:
         check_mode(mode)
-        action = self.actor(self.encoder(obs))  # [B, A]
+        if self.latent is not None:  # eval filters with posterior modes: deterministic
+            feat, post = self.latent.observe(obs, state, sample=mode == "explore")
+        else:
+            assert self.encoder is not None
+            feat = self.encoder(obs)
+        action = self.actor(feat)  # [B, A]
         if mode == "explore":
-            action = (action + self.explore_noise * torch.randn_like(action)).clamp(-1.0, 1.0)
-        return action, state
+            action = self._explore(action)
+        return action, ((post, action) if self.latent is not None else state)
 
     def update(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        obs, next_obs, action = batch["obs"], batch["next_obs"], batch["action"]  # action [B, A]
-        reward, discount = batch["reward"], batch["discount"]  # [B], [B]
+        """One TD3 step on transitions; with latent input a world-model step on the sequences
+        batch first, then TD3 on its posterior features (or on imagined transitions)."""
+        if self.latent is None:
+            assert self.encoder is not None
+            with autocast(self.device):
+                feat = self.encoder(batch["obs"], augment=True)  # [B, F]
+                with torch.no_grad():
+                    next_feat = self.encoder(batch["next_obs"], augment=True)
+            return self._step(
+                feat, batch["action"], batch["reward"], batch["discount"], next_feat, None
+            )
+        metrics, post = self.latent.train_step(batch)
+        if self.imagination:
+            # imagined behaviour explores as the real one does: the critic needs off-policy actions
+            roll, weight = self.latent.imagine(post, batch, lambda f: self._explore(self.actor(f)))
+            h, n = roll.reward.shape
+            metrics.update(
+                self._step(
+                    roll.feat[:-1].reshape(h * n, -1),  # [H N, F]
+                    roll.action.reshape(h * n, -1),
+                    roll.reward.reshape(-1),
+                    self.gamma * roll.cont.reshape(-1),
+                    roll.feat[1:].reshape(h * n, -1),
+                    weight.reshape(-1),
+                )
+            )
+            metrics["agent/imag_reward_mean"] = roll.reward.mean()
+            return metrics
+        tr = self.latent.transitions(self.latent.features(post), batch, self.gamma)
+        metrics.update(
+            self._step(
+                tr["feat"], tr["action"], tr["reward"], tr["discount"], tr["next_feat"], tr["mask"]
+            )
+        )
+        return metrics
+
+    def _step(
+        self,
+        feat: torch.Tensor,
+        action: torch.Tensor,
+        reward: torch.Tensor,
+        discount: torch.Tensor,
+        next_feat: torch.Tensor,
+        weight: torch.Tensor | None,
+    ) -> dict[str, torch.Tensor]:
+        """Critic (and every `policy_delay` steps actor and targets) step on features [M, F],
+        actions [M, A], rewards/discounts [M]; `weight` [M] weighs the critic's transitions
+        (None: all count). `feat` may carry the encoder's graph (it learns from the critic)."""
         update_actor = self.updates % self.policy_delay == 0
         with autocast(self.device):
-            feat = self.encoder(obs, augment=True)  # [B, F]
             with torch.no_grad():
-                next_feat = self.encoder(next_obs, augment=True)
-                next_action = self.actor_target(next_feat)  # [B, A]
+                next_action = self.actor_target(next_feat)  # [M, A]
                 noise = (self.policy_noise * torch.randn_like(next_action)).clamp(
                     -self.noise_clip, self.noise_clip
                 )
                 next_action = (next_action + noise).clamp(-1.0, 1.0)
-                q_next = self.critic_target(next_feat, next_action).min(0).values  # [B]
-                target = reward + discount * q_next.float()  # [B]
-            q = self.critic(feat, action).float()  # [2, B]
-            critic_loss = (q - target).pow(2).mean(-1).sum()  # sum of the twins' MSEs (TD3)
+                q_next = self.critic_target(next_feat, next_action).min(0).values  # [M]
+                target = reward + discount * q_next.float()  # [M]
+            q = self.critic(feat, action).float()  # [2, M]
+            err = (q - target).pow(2)
+            if weight is None:  # sum of the twins' MSEs (TD3)
+                critic_loss = err.mean(-1).sum()
+            else:
+                critic_loss = ((err * weight).sum(-1) / weight.sum().clamp_min(1.0)).sum()
             loss = critic_loss
             if update_actor:
                 feat_pi = feat.detach()  # the encoder learns from the critic only (DrQ-v2)
@@ -150,8 +240,7 @@ class TD3Agent(Agent):
         }
 
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "encoder": self.encoder.state_dict(),
+        state = {
             "critic": self.critic.state_dict(),
             "critic_target": self.critic_target.state_dict(),
             "actor": self.actor.state_dict(),
@@ -161,9 +250,17 @@ class TD3Agent(Agent):
             # the last actor loss is reported between delayed actor steps: resume it too
             "metrics": {"actor_loss": self._last_actor_loss.clone()},
         }
+        if self.encoder is not None:
+            state["encoder"] = self.encoder.state_dict()
+        if self.latent is not None:
+            state.update(self.latent.state_dict_parts())
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.encoder.load_state_dict(state["encoder"])
+        if self.encoder is not None:
+            self.encoder.load_state_dict(state["encoder"])
+        if self.latent is not None:
+            self.latent.load_state_dict_parts(state)
         self.critic.load_state_dict(state["critic"])
         self.critic_target.load_state_dict(state["critic_target"])
         self.actor.load_state_dict(state["actor"])

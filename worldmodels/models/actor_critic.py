@@ -25,7 +25,6 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
     "tanh": nn.Tanh,
     "elu": nn.ELU,
 }
-INPUTS = ("obs", "latent")
 LOG_2 = math.log(2.0)
 
 
@@ -34,17 +33,6 @@ def activation(name: str) -> type[nn.Module]:
     if name not in ACTIVATIONS:
         raise ValueError(f"unknown activation {name!r}; valid options: {sorted(ACTIVATIONS)}")
     return ACTIVATIONS[name]
-
-
-def check_input(input: str, agent: str) -> None:
-    """For heads that act on raw observations only (DQN, TD3); SAC and PPO also take world-model
-    features (worldmodels/agents/latent.py)."""
-    if input not in INPUTS:
-        raise ValueError(f"{agent}: unknown input {input!r}; valid options: {list(INPUTS)}")
-    if input == "latent":
-        raise ValueError(
-            f"{agent}: input=latent is implemented for sac and ppo only; use input=obs"
-        )
 
 
 def check_mode(mode: str) -> None:
