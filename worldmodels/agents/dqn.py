@@ -223,33 +223,15 @@ class DQNAgent(Agent):
                 batch["next_obs"],
                 None,
             )
-        metrics, post = self.latent.train_step(batch)
-        if self.imagination:
-            # imagined behaviour is epsilon-greedy as the real one: Q-learning needs off-greedy
-            # actions to correct its estimates
-            roll, weight = self.latent.imagine(
-                post, batch, lambda f: self._policy(self.q(f), explore=True)
-            )
-            h, n = roll.reward.shape
-            metrics.update(
-                self._step(
-                    roll.feat[:-1].reshape(h * n, -1),  # [H N, F]
-                    roll.action.reshape(h * n, -1),
-                    roll.reward.reshape(-1),
-                    self.gamma * roll.cont.reshape(-1),
-                    roll.feat[1:].reshape(h * n, -1),
-                    weight.reshape(-1),
-                )
-            )
-            metrics["agent/imag_reward_mean"] = roll.reward.mean()
-            return metrics
-        tr = self.latent.transitions(self.latent.features(post), batch, self.gamma)
-        metrics.update(
-            self._step(
-                tr["feat"], tr["action"], tr["reward"], tr["discount"], tr["next_feat"], tr["mask"]
-            )
+        # imagined behaviour is epsilon-greedy as the real one: Q-learning needs off-greedy
+        # actions to correct its estimates
+        return self.latent.update_head(
+            batch,
+            self._step,
+            lambda f: self._policy(self.q(f), explore=True),
+            self.gamma,
+            self.imagination,
         )
-        return metrics
 
     def _step(
         self,

@@ -234,6 +234,42 @@ class LatentFeatures(nn.Module):
         )
         return roll, imagination_weight(start_cont, roll.cont)
 
+    def update_head(
+        self,
+        batch: dict[str, torch.Tensor],
+        step: Callable[..., dict[str, torch.Tensor]],
+        policy: Callable[[torch.Tensor], torch.Tensor],
+        gamma: float,
+        imagination: bool,
+    ) -> dict[str, torch.Tensor]:
+        """A transitions head's whole latent update: a world-model step, then the head's
+        `step(feat, action, reward, discount, next_feat, weight)` (all flat [M, ...]) on imagined
+        transitions from every posterior (`imagination`, acting with `policy`) or on the batch's
+        own consecutive posterior features. Returns the merged 0-dim metrics."""
+        metrics, post = self.train_step(batch)
+        if imagination:
+            roll, weight = self.imagine(post, batch, policy)
+            h, n = roll.reward.shape
+            metrics.update(
+                step(
+                    roll.feat[:-1].reshape(h * n, -1),  # [H N, F]
+                    roll.action.reshape(h * n, -1),
+                    roll.reward.reshape(-1),
+                    gamma * roll.cont.reshape(-1),
+                    roll.feat[1:].reshape(h * n, -1),
+                    weight.reshape(-1),
+                )
+            )
+            metrics["agent/imag_reward_mean"] = roll.reward.mean()
+            return metrics
+        tr = self.transitions(self.features(post), batch, gamma)
+        metrics.update(
+            step(
+                tr["feat"], tr["action"], tr["reward"], tr["discount"], tr["next_feat"], tr["mask"]
+            )
+        )
+        return metrics
+
     # ---- persistence ---------------------------------------------------------------------
     def state_dict_parts(self) -> dict[str, Any]:
         """The world model and its optimizer, as entries of the head's state dict."""

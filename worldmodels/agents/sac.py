@@ -169,32 +169,13 @@ class SACAgent(Agent):
             return self._sac_step(
                 feat, batch["action"], batch["reward"], batch["discount"], next_feat, None
             )
-        metrics, post = self.latent.train_step(batch)
-        if self.imagination:
-            roll, weight = self.latent.imagine(
-                post, batch, lambda f: tanh_gaussian_sample(*self.actor(f))[0]
-            )
-            h, n = roll.reward.shape
-            feat = roll.feat[:-1].reshape(h * n, -1)  # [H N, F]
-            metrics.update(
-                self._sac_step(
-                    feat,
-                    roll.action.reshape(h * n, -1),
-                    roll.reward.reshape(-1),
-                    self.gamma * roll.cont.reshape(-1),
-                    roll.feat[1:].reshape(h * n, -1),
-                    weight.reshape(-1),
-                )
-            )
-            metrics["agent/imag_reward_mean"] = roll.reward.mean()
-            return metrics
-        tr = self.latent.transitions(self.latent.features(post), batch, self.gamma)
-        metrics.update(
-            self._sac_step(
-                tr["feat"], tr["action"], tr["reward"], tr["discount"], tr["next_feat"], tr["mask"]
-            )
+        return self.latent.update_head(
+            batch,
+            self._sac_step,
+            lambda f: tanh_gaussian_sample(*self.actor(f))[0],
+            self.gamma,
+            self.imagination,
         )
-        return metrics
 
     def _sac_step(
         self,

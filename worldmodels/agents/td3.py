@@ -165,30 +165,10 @@ class TD3Agent(Agent):
             return self._step(
                 feat, batch["action"], batch["reward"], batch["discount"], next_feat, None
             )
-        metrics, post = self.latent.train_step(batch)
-        if self.imagination:
-            # imagined behaviour explores as the real one does: the critic needs off-policy actions
-            roll, weight = self.latent.imagine(post, batch, lambda f: self._explore(self.actor(f)))
-            h, n = roll.reward.shape
-            metrics.update(
-                self._step(
-                    roll.feat[:-1].reshape(h * n, -1),  # [H N, F]
-                    roll.action.reshape(h * n, -1),
-                    roll.reward.reshape(-1),
-                    self.gamma * roll.cont.reshape(-1),
-                    roll.feat[1:].reshape(h * n, -1),
-                    weight.reshape(-1),
-                )
-            )
-            metrics["agent/imag_reward_mean"] = roll.reward.mean()
-            return metrics
-        tr = self.latent.transitions(self.latent.features(post), batch, self.gamma)
-        metrics.update(
-            self._step(
-                tr["feat"], tr["action"], tr["reward"], tr["discount"], tr["next_feat"], tr["mask"]
-            )
+        # imagined behaviour explores as the real one does: the critic needs off-policy actions
+        return self.latent.update_head(
+            batch, self._step, lambda f: self._explore(self.actor(f)), self.gamma, self.imagination
         )
-        return metrics
 
     def _step(
         self,
