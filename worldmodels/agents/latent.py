@@ -28,7 +28,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from worldmodels.agents.base import DataSpec
 from worldmodels.envs.spaces import ActSpec, ObsSpec
+from worldmodels.models.actor_critic import ObsEncoder
 from worldmodels.models.rssm import State
 from worldmodels.models.world_model import Rollout, WorldModel, autocast, shift_actions
 from worldmodels.objectives.dreamer_losses import imagination_weight
@@ -282,3 +284,43 @@ class LatentFeatures(nn.Module):
         self.wm.load_state_dict(state["world_model"])
         if self.opt is not None:
             self.opt.load_state_dict(state["model_opt"])
+
+
+@dataclass
+class FeatureSource:
+    """Where a transitions head (SAC, TD3) gets its features: a world model (latent input) or its
+    own observation encoder, with the data spec that goes with it."""
+
+    latent: LatentFeatures | None
+    encoder: ObsEncoder | None
+    data: DataSpec
+    feat_dim: int
+    trunk: int  # DrQ-v2 trunk width for pixel encoders (0: none)
+
+
+def feature_source(
+    name: str,
+    input: str,
+    obs_spec: ObsSpec,
+    act_spec: ActSpec,
+    device: torch.device,
+    world_model: dict[str, Any] | None,
+    world_model_path: str | None,
+    *,
+    batch: int,
+    n_step: int,
+    gamma: float,
+    cnn_depth: int,
+    aug_pad: int,
+    trunk_dim: int,
+) -> FeatureSource:
+    """Latent input: a LatentFeatures world model, trained on [B, T] sequences. Obs input: an
+    ObsEncoder (CNN with random shift for pixels) on n-step transitions."""
+    if input == "latent":
+        latent = LatentFeatures(obs_spec, act_spec, device, world_model, world_model_path, name)
+        data = DataSpec("sequences", batch=latent.cfg.batch_size, length=latent.cfg.batch_length)
+        return FeatureSource(latent, None, data, latent.feat_dim, 0)
+    encoder = ObsEncoder(obs_spec, cnn_depth=cnn_depth, aug_pad=aug_pad).to(device)
+    data = DataSpec(kind="transitions", batch=batch, n_step=n_step, gamma=gamma)
+    trunk = trunk_dim if encoder.has_image else 0
+    return FeatureSource(None, encoder, data, encoder.out_dim, trunk)

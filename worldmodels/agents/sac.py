@@ -21,12 +21,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from worldmodels.agents.base import ActMode, Agent, DataSpec
-from worldmodels.agents.latent import LatentFeatures, LatentState, check_modes
+from worldmodels.agents.base import ActMode, Agent
+from worldmodels.agents.latent import LatentState, check_modes, feature_source
 from worldmodels.envs.spaces import ActSpec, ObsSpec
 from worldmodels.models.actor_critic import (
     EnsembleQ,
-    ObsEncoder,
     TanhGaussianActor,
     adam,
     autocast,
@@ -90,22 +89,15 @@ class SACAgent(Agent):
             )
         A = act_spec.dim
         self.imagination, self.gamma = imagination, gamma
-        self.latent: LatentFeatures | None = None
-        self.encoder: ObsEncoder | None = None
-        if input == "latent":
-            self.latent = LatentFeatures(
-                obs_spec, act_spec, self.device, world_model, world_model_path, "sac"
-            )
+        src = feature_source(
+            "sac", input, obs_spec, act_spec, self.device, world_model, world_model_path,
+            batch=batch, n_step=n_step, gamma=gamma, cnn_depth=cnn_depth, aug_pad=aug_pad,
+            trunk_dim=trunk_dim,
+        )  # fmt: skip
+        self.latent, self.encoder, self.data = src.latent, src.encoder, src.data
+        if self.latent is not None:
             self.world_model = self.latent.wm
-            lc = self.latent.cfg
-            self.data = DataSpec("sequences", batch=lc.batch_size, length=lc.batch_length)
-            F_, trunk = self.latent.feat_dim, 0
-        else:
-            self.data = DataSpec(kind="transitions", batch=batch, n_step=n_step, gamma=gamma)
-            self.encoder = ObsEncoder(obs_spec, cnn_depth=cnn_depth, aug_pad=aug_pad).to(
-                self.device
-            )
-            F_, trunk = self.encoder.out_dim, (trunk_dim if self.encoder.has_image else 0)
+        F_, trunk = src.feat_dim, src.trunk
         self.critic = EnsembleQ(F_, A, units, layers, 2, norm, act, trunk).to(self.device)
         self.actor = TanhGaussianActor(F_, A, units, layers, norm, act, trunk_dim=trunk).to(
             self.device
