@@ -263,8 +263,11 @@ def test_state_dict_round_trip(name: str, obs: str, act: str) -> None:
     other = build(name, OBS_SPECS[obs], ACT_SPECS[act], seed=1)
     other.load_state_dict(torch.load(buf, weights_only=False))
     assert other.config_signature() == agent.config_signature()
-    if batch is None:  # the random agent: nothing to restore, no deterministic mode
-        assert agent.state_dict() == other.state_dict() == {}
+    if batch is None:  # the random agent: only its generator, which must draw on identically
+        assert agent.state_dict() == other.state_dict() != {}
+        o = act_obs(agent, gen)
+        first, second = (a.act(o, None, "explore")[0] for a in (agent, other))
+        assert torch.equal(first, second)
         return
     o = act_obs(agent, gen)
     actions = []

@@ -7,30 +7,37 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
-import torch.nn.functional as F
 
 from worldmodels.agents.base import ActMode, Agent, DataSpec
-from worldmodels.envs.spaces import ActSpec, ObsSpec
+from worldmodels.envs.spaces import ActSpec, ObsSpec, sample_actions
 
 
 class RandomAgent(Agent):
-    """Uniformly random actions; never updated."""
+    """Uniformly random actions (the loop's prefill sampler); never updated. Its generator state
+    is part of `state_dict`, so a resumed run draws the same actions."""
 
-    def __init__(self, obs_spec: ObsSpec, act_spec: ActSpec, device: str | torch.device = "cpu"):
+    def __init__(
+        self,
+        obs_spec: ObsSpec,
+        act_spec: ActSpec,
+        device: str | torch.device = "cpu",
+        seed: int | None = None,
+    ):
         super().__init__(obs_spec, act_spec, device)
         self.data = DataSpec(kind="none")
+        self.rng = np.random.default_rng(torch.initial_seed() if seed is None else seed)
 
     def act(
         self, obs: dict[str, torch.Tensor], state: Any, mode: ActMode
     ) -> tuple[torch.Tensor, Any]:
         batch = obs["is_first"].shape[0]
-        return random_actions(self.act_spec, batch, self.device), state
+        action = sample_actions(self.act_spec, batch, self.rng)  # [B, A]
+        return torch.as_tensor(action, device=self.device), state
 
+    def state_dict(self) -> dict[str, Any]:
+        return {"rng": self.rng.bit_generator.state}
 
-def random_actions(act_spec: ActSpec, batch: int, device: torch.device) -> torch.Tensor:
-    """Uniform random actions [B, A] in the pipeline's action format (also used for prefill)."""
-    if act_spec.discrete:
-        idx = torch.randint(act_spec.dim, (batch,), device=device)
-        return F.one_hot(idx, act_spec.dim).float()
-    return torch.rand(batch, act_spec.dim, device=device) * 2 - 1
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.rng.bit_generator.state = state["rng"]

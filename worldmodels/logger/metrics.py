@@ -43,16 +43,17 @@ class MetricMean:
     def empty(self) -> bool:
         return not self._sums
 
-    def read(self, reset: bool = True) -> dict[str, float]:
-        """Means since the last read; one host transfer for all keys."""
-        if not self._sums:
-            return {}
-        keys = list(self._sums)
-        values = torch.stack([self._sums[k].to("cpu", non_blocking=False) for k in keys]).tolist()
-        out = {k: v / self._counts[k] for k, v in zip(keys, values)}
-        if reset:
-            self._sums.clear()
-            self._counts.clear()
+    def read(self) -> dict[str, float]:
+        """Means since the last read; one host transfer per device the metrics live on."""
+        by_device: dict[torch.device, list[str]] = {}
+        for key, value in self._sums.items():
+            by_device.setdefault(value.device, []).append(key)
+        out: dict[str, float] = {}
+        for keys in by_device.values():
+            values = torch.stack([self._sums[k] for k in keys]).tolist()
+            out.update({k: v / self._counts[k] for k, v in zip(keys, values)})
+        self._sums.clear()
+        self._counts.clear()
         return out
 
 

@@ -11,16 +11,13 @@ from typing import Any
 class Every:
     """Fires each time `step` has advanced by `every` since it last fired (never if every <= 0)."""
 
-    def __init__(self, every: int, fire_at_start: bool = False):
+    def __init__(self, every: int):
         self.every = int(every)
-        self.last: int | None = None if fire_at_start else 0
+        self.last = 0
 
     def __call__(self, step: int) -> bool:
         if self.every <= 0:
             return False
-        if self.last is None:
-            self.last = step
-            return True
         if step >= self.last + self.every:
             self.last += (step - self.last) // self.every * self.every
             return True

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from worldmodels.agents.base import Agent
-from worldmodels.envs.spaces import STEP_KEYS, sample_actions
+from worldmodels.envs.spaces import sample_actions
 from worldmodels.logger.metrics import Logger, MetricMean, non_finite
 from worldmodels.training import checkpoint
 from worldmodels.training.clocks import Every, Ratio
@@ -411,4 +411,4 @@ def _save_world_model(run_dir: Path, agent: Agent) -> None:
     os.replace(tmp, Path(run_dir) / "world_model.pt")
 
 
-__all__ = ["Loop", "TrainerConfig", "NonFiniteLossError", "STEP_KEYS"]
+__all__ = ["Loop", "TrainerConfig", "NonFiniteLossError"]
