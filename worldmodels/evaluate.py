@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from worldmodels.agents.base import ActMode, Agent
+from worldmodels.agents.base import ActMode, Agent, build_agent
 from worldmodels.agents.planners import PLANNER_KEYS, PLANNERS, PlannerAgent
 from worldmodels.models.world_model import WorldModel
 from worldmodels.train import CONFIG_DIR, UserError, resolve_device
@@ -64,7 +64,6 @@ class LoadedRun:
 
 def load_run(run_dir: str | Path, device: torch.device, time_limit: int | None = None) -> LoadedRun:
     """Loads a run dir (UserError, one line, when it is not a usable run dir)."""
-    import hydra
     from omegaconf import OmegaConf
 
     from worldmodels.envs.make import make_vec_env
@@ -101,13 +100,12 @@ def load_run(run_dir: str | Path, device: torch.device, time_limit: int | None =
     agent = None
     if checkpoint.has_checkpoint(run_dir):
         state, _ = checkpoint.load(run_dir)
-        built = hydra.utils.instantiate(
-            state["config"]["agent"], obs_spec=envs.obs_spec, act_spec=envs.act_spec, device=device
-        )
+        built = build_agent(state["config"]["agent"], envs.obs_spec, envs.act_spec, device)
         if hasattr(built, "actor") and hasattr(built, "critic") and built.world_model is not None:
             built.load_state_dict(state["agent"])
             agent = built
     if agent is not None:  # one world model for all: the run's agent's, holding world_model.pt
+        assert isinstance(agent.world_model, WorldModel)
         agent.world_model.load_state_dict(payload["state_dict"])
         world_model = agent.world_model
     else:

@@ -23,6 +23,7 @@ import torch
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
+from worldmodels.agents.base import build_agent
 from worldmodels.training import checkpoint
 from worldmodels.training.loop import Loop, NonFiniteLossError, TrainerConfig
 
@@ -136,10 +137,7 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
                 time_limit=tcfg.time_limit,
             )
 
-        agent = hydra.utils.instantiate(
-            cfg.agent, obs_spec=envs.obs_spec, act_spec=envs.act_spec, device=device
-        )
-        agent = _check_agent(agent)
+        agent = build_agent(cfg.agent, envs.obs_spec, envs.act_spec, device)
         if state is not None:
             checkpoint.check_compatible(
                 state["signature"], agent.config_signature(), "model config (parameter shapes)"
@@ -187,16 +185,6 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
     finally:
         envs.close()
     return run_dir
-
-
-def _check_agent(agent: Any) -> Any:
-    from worldmodels.agents.base import Agent
-
-    if not isinstance(agent, Agent):
-        raise UserError(
-            f"agent config built {type(agent).__name__}, which is not a worldmodels Agent"
-        )
-    return agent
 
 
 def resolve_run_dir(cfg: DictConfig, default: Path) -> Path:

@@ -28,8 +28,23 @@ from typing import Any
 import numpy as np
 import torch
 
-ALGOS = ("sac", "td3", "dqn", "ppo")
-TASKS = {"sac": "Pendulum-v1", "td3": "Pendulum-v1", "dqn": "CartPole-v1", "ppo": "CartPole-v1"}
+ALGOS = ("sac", "td3", "dqn", "dqn_plain", "ppo")
+TASKS = {
+    "sac": "Pendulum-v1",
+    "td3": "Pendulum-v1",
+    "dqn": "CartPole-v1",
+    "dqn_plain": "CartPole-v1",
+    "ppo": "CartPole-v1",
+}
+# "dqn" runs our defaults (double DQN, dueling head, Polyak target every update: more work per
+# update than SB3's DQN); "dqn_plain" configures ours as SB3's DQN (single estimator, plain head,
+# hard target copy every 10,000 updates) so the row compares the same algorithm.
+DQN_PLAIN: dict[str, Any] = {
+    "double": False,
+    "dueling": False,
+    "target_every": 10_000,
+    "target_tau": 1.0,
+}
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
@@ -104,10 +119,13 @@ def _our_offpolicy(
         row = envs.step(action)
     envs.close()
     agent: Any
-    if algo == "dqn":
+    if algo.startswith("dqn"):
         batch = args.dqn_batch
-        # n_step=1 as SB3's DQN; double DQN and the dueling head stay on (extra work on our side)
-        agent = DQNAgent(obs_spec, act_spec, device, units=args.units, batch=batch, n_step=1)
+        # n_step=1 as SB3's DQN; with "dqn" double DQN and the dueling head stay on
+        plain: dict[str, Any] = DQN_PLAIN if algo == "dqn_plain" else {}
+        agent = DQNAgent(
+            obs_spec, act_spec, device, units=args.units, batch=batch, n_step=1, **plain
+        )
     else:
         batch = args.batch
         cls = SACAgent if algo == "sac" else TD3Agent
@@ -131,8 +149,8 @@ def _sb3_offpolicy(
 ) -> Callable[[int], None]:
     from stable_baselines3 import DQN, SAC, TD3
 
-    cls = {"sac": SAC, "td3": TD3, "dqn": DQN}[algo]
-    batch = args.dqn_batch if algo == "dqn" else args.batch
+    cls = {"sac": SAC, "td3": TD3, "dqn": DQN, "dqn_plain": DQN}[algo]
+    batch = args.dqn_batch if algo.startswith("dqn") else args.batch
     model = cls(
         "MlpPolicy",
         TASKS[algo],
@@ -227,7 +245,7 @@ def run(args: argparse.Namespace) -> None:
     )
     cols = ("ours", "ours(update)", "sb3", "speedup")
     print(
-        f"{'algo':<5} {'env':<12} {'unit':<12} {cols[0]:>9} {cols[1]:>13} {cols[2]:>9} {cols[3]:>8}"
+        f"{'algo':<9} {'env':<12} {'unit':<12} {cols[0]:>9} {cols[1]:>13} {cols[2]:>9} {cols[3]:>8}"
     )
     for algo in algos:
         update_only = float("nan")
@@ -247,5 +265,5 @@ def run(args: argparse.Namespace) -> None:
                 rates.get("sb3", float("nan")),
             )
             unit = "updates/s"
-        row = f"{algo:<5} {TASKS[algo]:<12} {unit:<12} {ours:>9.1f} {update_only:>13.1f}"
+        row = f"{algo:<9} {TASKS[algo]:<12} {unit:<12} {ours:>9.1f} {update_only:>13.1f}"
         print(f"{row} {theirs:>9.1f} {ours / theirs:>7.2f}x", flush=True)

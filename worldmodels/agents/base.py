@@ -1,16 +1,18 @@
 """The Agent contract every policy-learning head implements (random, Dreamer, PPO, SAC, TD3, DQN,
 planners). The training loop only talks to this interface; it never imports an agent class.
 
-An agent is built with plain arguments by `hydra.utils.instantiate(cfg.agent, obs_spec=...,
-act_spec=..., device=...)`; it never reads Hydra config itself.
+An agent is built from its config node by `build_agent(cfg.agent, obs_spec, act_spec, device)`
+with plain arguments; it never reads Hydra config itself.
 """
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import hydra
 import torch
 
 from worldmodels.envs.spaces import ActSpec, ObsSpec
@@ -103,3 +105,27 @@ class Agent(ABC):
                     if isinstance(v, torch.Tensor):
                         sig[f"{name}.{k}"] = tuple(v.shape)
         return sig
+
+
+def build_agent(
+    agent_cfg: Any, obs_spec: ObsSpec, act_spec: ActSpec, device: str | torch.device
+) -> Agent:
+    """The agent a config node (`_target_` + arguments, DictConfig or dict) describes, for these
+    env specs. The specs go in after instantiation (`_partial_`): keyword arguments given to
+    `hydra.utils.instantiate` itself are merged into the config, so the agent would get OmegaConf
+    copies of the spec dataclasses, whose every attribute read costs microseconds in `act`."""
+    factory = hydra.utils.instantiate(agent_cfg, _partial_=True)
+    func = getattr(factory, "func", factory)
+    params = inspect.signature(func).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        unknown = sorted(set(getattr(factory, "keywords", {})) - set(params))
+        if unknown:
+            valid = sorted(set(params) - {"self", "obs_spec", "act_spec", "device"})
+            raise ValueError(f"unknown agent options {unknown} for {func.__name__}; valid: {valid}")
+    agent = factory(obs_spec=obs_spec, act_spec=act_spec, device=device)
+    if not isinstance(agent, Agent):
+        raise ValueError(
+            f"agent config built {type(agent).__name__}, which is not a worldmodels Agent "
+            "(its _target_ must be an Agent class, e.g. worldmodels.agents.sac.SACAgent)"
+        )
+    return agent

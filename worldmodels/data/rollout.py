@@ -86,7 +86,7 @@ class RolloutBuffer:
             )
         for k, store in self._data.items():
             if k in row:
-                store[self._size] = self._check(k, row[k])
+                store[self._size].copy_(self._check(k, row[k]))
         self._action_pending = "action" not in row
         self._size += 1
 
@@ -94,7 +94,7 @@ class RolloutBuffer:
         """Sets the action [N, A] of the latest row (added without one)."""
         if self._size == 0:
             raise ValueError("RolloutBuffer.set_action: no row added yet")
-        self._data["action"][self._size - 1] = self._check("action", action)
+        self._data["action"][self._size - 1].copy_(self._check("action", action))
         self._action_pending = False
 
     def rows(self) -> dict[str, torch.Tensor]:
@@ -152,7 +152,7 @@ class RolloutBuffer:
             raise ValueError(
                 f"RolloutBuffer: {key!r} has shape {tuple(x.shape)}, expected {expected}"
             )
-        return torch.as_tensor(x).to(self.device, self._data[key].dtype)
+        return torch.as_tensor(x)  # copy_ into the store converts device and dtype in one op
 
     def _require_full(self, name: str) -> None:
         if not self.full:

@@ -8,6 +8,7 @@ convolutions and restored afterwards.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -35,7 +36,7 @@ def mlp(
     units: int,
     layers: int,
     norm: bool = True,
-    act: type[nn.Module] = nn.SiLU,
+    act: Callable[[], nn.Module] = nn.SiLU,
 ) -> nn.Sequential:
     """`layers` hidden layers of `units` (Linear -> LayerNorm -> act), then a Linear to `out_dim`
     (no output layer when `out_dim` is None: the result ends with the last hidden activation)."""

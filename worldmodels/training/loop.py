@@ -191,11 +191,13 @@ class Loop:
 
     def _track_episodes(self, row: dict[str, np.ndarray]) -> None:
         first = row["is_first"]
-        self.ep_return[first] = 0.0
-        self.ep_length[first] = 0
+        if first.any():  # (boolean-mask writes cost microseconds on every step otherwise)
+            self.ep_return[first] = 0.0
+            self.ep_length[first] = 0
         self.ep_return += row["reward"]
         self.ep_length += 1
-        for i in np.flatnonzero(row["is_last"]):
+        last = row["is_last"]
+        for i in np.flatnonzero(last) if last.any() else ():
             self.counters["episodes"] += 1
             self.last_return = float(self.ep_return[i])
             self.metrics.add(
