@@ -39,8 +39,8 @@ from worldmodels.models.actor_critic import (
     categorical_log_prob,
     check_mode,
     clip_grads,
+    clipped_gaussian_log_prob,
     gaussian_entropy,
-    gaussian_log_prob,
     orthogonal_init,
 )
 from worldmodels.models.nets import mlp
@@ -193,7 +193,8 @@ class PPOAgent(Agent):
             logits = self.actor(feat)  # [B, A]
             return categorical_log_prob(logits, action), categorical_entropy(logits)
         mean, log_std = self.actor(feat)  # [B, A]
-        return gaussian_log_prob(mean, log_std, action), gaussian_entropy(log_std)
+        # actions are clipped to [-1, 1] at act time: their log-prob counts the clipped tails
+        return clipped_gaussian_log_prob(mean, log_std, action), gaussian_entropy(log_std)
 
     def _policy(self, feat: torch.Tensor, explore: bool) -> torch.Tensor:
         """Actions [B, A] at features [B, F]: sampled (explore) or the mode."""

@@ -341,6 +341,26 @@ def gaussian_log_prob(mean: torch.Tensor, log_std: torch.Tensor, x: torch.Tensor
     return (-0.5 * z.pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
 
 
+def clipped_gaussian_log_prob(
+    mean: torch.Tensor, log_std: torch.Tensor, x: torch.Tensor, bound: float = 1.0
+) -> torch.Tensor:
+    """log pi(x) of a Gaussian sample clipped to [-bound, bound], summed over the last dim:
+    [B, A] -> [B] (Fujita & Maeda 2018, clipped action policy gradient).
+
+    A clipped action at the bound stands for every sample beyond it, so its log-probability is the
+    tail mass log P(u >= bound) (log P(u <= -bound) below), not the density at the bound. The
+    density there would bias the gradient: every sample cut to the bound would pull the mean toward
+    it as if drawn there, pinning policies at the edge of the action box.
+    """
+    std = log_std.exp()
+    z = (x - mean) / std
+    density = -0.5 * z.pow(2) - log_std - 0.5 * math.log(2 * math.pi)  # [B, A]
+    upper = torch.special.log_ndtr((mean - bound) / std)  # log P(u >= bound)
+    lower = torch.special.log_ndtr((-bound - mean) / std)  # log P(u <= -bound)
+    log_prob = torch.where(x >= bound, upper, torch.where(x <= -bound, lower, density))
+    return log_prob.sum(-1)
+
+
 def gaussian_entropy(log_std: torch.Tensor) -> torch.Tensor:
     """Entropy of a diagonal Gaussian summed over the last dim: [B, A] -> [B]."""
     return (log_std + 0.5 * (1.0 + math.log(2 * math.pi))).sum(-1)
