@@ -20,6 +20,7 @@ from worldmodels.models.actor_critic import (
     categorical_entropy,
     categorical_log_prob,
     clip_grads,
+    clipped_gaussian_log_prob,
     gaussian_entropy,
     gaussian_log_prob,
     polyak_,
@@ -189,3 +190,38 @@ def test_clip_grads_reports_norm_and_clips() -> None:
 def test_option_errors_name_the_valid_choices() -> None:
     with pytest.raises(ValueError, match="valid options"):
         activation("gelu6")
+
+
+def test_clipped_gaussian_log_prob_counts_the_clipped_tails() -> None:
+    """Inside the box the density; at a bound the tail mass beyond it; the two bounds' masses and
+    the density over (-1, 1) add up to one per dim."""
+    torch.manual_seed(0)
+    mean, log_std = torch.randn(6, 1) * 0.8, torch.randn(6, 1) * 0.3
+    normal = D.Normal(mean, log_std.exp())
+    inside = torch.rand(6, 1) * 1.8 - 0.9
+    assert torch.allclose(
+        clipped_gaussian_log_prob(mean, log_std, inside), normal.log_prob(inside).sum(-1), atol=1e-5
+    )
+    ones = torch.ones(6, 1)
+    upper = clipped_gaussian_log_prob(mean, log_std, ones).exp()
+    lower = clipped_gaussian_log_prob(mean, log_std, -ones).exp()
+    assert torch.allclose(upper, (1 - normal.cdf(ones)).squeeze(-1), atol=1e-5)
+    assert torch.allclose(lower, normal.cdf(-ones).squeeze(-1), atol=1e-5)
+    grid = torch.linspace(-1, 1, 20001)[1:-1]  # [G], open interval
+    dens = clipped_gaussian_log_prob(mean[:, None], log_std[:, None], grid[None, :, None])  # [6, G]
+    total = upper + lower + dens.exp().mean(-1) * 2.0  # [6]
+    assert torch.allclose(total, torch.ones(6), atol=1e-3)
+
+
+def test_clipped_gaussian_log_prob_gradient_saturates_past_the_bound() -> None:
+    """A sample clipped at +1 raises its log-prob by moving the mean up, ever less once the mean
+    is past the bound; the density at the bound would instead pull the mean back onto the bound
+    (gradient (1 - mean) / std^2 = -2 at mean 3)."""
+    grads = []
+    for m in (0.0, 1.0, 3.0):
+        mean = torch.tensor([[m]], requires_grad=True)
+        clipped_gaussian_log_prob(mean, torch.zeros(1, 1), torch.ones(1, 1)).sum().backward()
+        assert mean.grad is not None
+        grads.append(float(mean.grad))
+    assert grads[0] > grads[1] > grads[2] > 0.0
+    assert grads[2] < 0.1

@@ -349,8 +349,9 @@ def clipped_gaussian_log_prob(
 
     A clipped action at the bound stands for every sample beyond it, so its log-probability is the
     tail mass log P(u >= bound) (log P(u <= -bound) below), not the density at the bound. The
-    density there would bias the gradient: every sample cut to the bound would pull the mean toward
-    it as if drawn there, pinning policies at the edge of the action box.
+    density there biases the gradient: a clipped sample with a positive advantage pulls the mean
+    onto the bound and shrinks the std as if it had been drawn exactly there, which pinned PPO
+    policies at the edge of the action box (measured: PPO in imagination on `reach`).
     """
     std = log_std.exp()
     z = (x - mean) / std
