@@ -21,9 +21,8 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.errors import InstantiationException
-from hydra.utils import instantiate
 
-from worldmodels.agents.base import Agent
+from worldmodels.agents.base import Agent, build_agent
 from worldmodels.data.rollout import RolloutBuffer
 from worldmodels.envs.spaces import ActSpec, ArraySpec, ObsSpec, row_spec
 from worldmodels.train import CONFIG_DIR
@@ -95,7 +94,12 @@ def build(name: str, obs_spec: ObsSpec, act_spec: ActSpec, seed: int = 0) -> Age
     torch.manual_seed(seed)
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose(config_name="config", overrides=[f"agent={name}", "size=xs", *TINY[name][0]])
-    return instantiate(cfg.agent, obs_spec=obs_spec, act_spec=act_spec, device="cpu")
+    agent = build_agent(cfg.agent, obs_spec, act_spec, "cpu")
+    # the entry point's builder hands the spec dataclasses over (not OmegaConf copies, whose
+    # attribute reads cost microseconds on every act)
+    assert type(agent.act_spec) is ActSpec and agent.act_spec == act_spec
+    assert all(type(v) is ArraySpec for v in agent.obs_spec.values())
+    return agent
 
 
 def fake_obs(

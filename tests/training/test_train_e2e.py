@@ -142,6 +142,8 @@ def test_bad_inputs_give_one_line_errors(tmp_path, run_overrides):
         run(run_overrides("env=dummy", "resume=true", name="empty"))
     with pytest.raises(UserError, match="device"):
         run(run_overrides("env=dummy", "device=tpu", name="dev"))
+    with pytest.raises(ValueError, match=r"unknown agent options \['bogus'\] for SACAgent.*tau"):
+        run(run_overrides("env=dummy", "agent=sac", "+agent.bogus=1", name="opt"))
 
 
 def test_checkpoint_from_another_config_or_corrupt_is_refused(run_overrides):

@@ -191,13 +191,11 @@ class Loop:
 
     def _track_episodes(self, row: dict[str, np.ndarray]) -> None:
         first = row["is_first"]
-        if first.any():  # (boolean-mask writes cost microseconds on every step otherwise)
-            self.ep_return[first] = 0.0
-            self.ep_length[first] = 0
+        self.ep_return[first] = 0.0
+        self.ep_length[first] = 0
         self.ep_return += row["reward"]
         self.ep_length += 1
-        last = row["is_last"]
-        for i in np.flatnonzero(last) if last.any() else ():
+        for i in np.flatnonzero(row["is_last"]):
             self.counters["episodes"] += 1
             self.last_return = float(self.ep_return[i])
             self.metrics.add(
