@@ -20,7 +20,6 @@ import numpy as np
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
-from hydra.errors import InstantiationException
 
 from worldmodels.agents.base import Agent, build_agent
 from worldmodels.data.rollout import RolloutBuffer
@@ -290,7 +289,5 @@ def test_state_dict_round_trip(name: str, obs: str, act: str) -> None:
 
 @pytest.mark.parametrize("name,act", UNSUPPORTED)
 def test_rejects_unsupported_action_space(name: str, act: str) -> None:
-    with pytest.raises((ValueError, InstantiationException)) as err:
+    with pytest.raises(ValueError, match="actions"):
         build(name, OBS_SPECS["vector"], ACT_SPECS[act])
-    cause = err.value if isinstance(err.value, ValueError) else err.value.__cause__
-    assert isinstance(cause, ValueError) and "actions" in str(cause)

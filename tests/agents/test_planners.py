@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
-from hydra.utils import instantiate
 
+from worldmodels.agents.base import build_agent as build_from_config
 from worldmodels.agents.planners import PLANNERS, Planner, PlannerAgent, PlannerConfig
 from worldmodels.envs.dummy import ReachEnv
 from worldmodels.envs.spaces import ActSpec, ArraySpec
@@ -304,7 +304,7 @@ def build_agent(name: str = "cem", act: ActSpec | None = None, seed: int = 0, **
             config_name="config",
             overrides=[f"agent={name}", "size=xs", *(f"agent.{k}={v}" for k, v in small.items())],
         )
-    return instantiate(cfg.agent, obs_spec=OBS, act_spec=act or ActSpec(2, False), device="cpu")
+    return build_from_config(cfg.agent, OBS, act or ActSpec(2, False), "cpu")
 
 
 def fake_obs(b: int, gen: torch.Generator, lead: tuple[int, ...] = ()) -> dict[str, torch.Tensor]:
