@@ -304,7 +304,9 @@ def build_agent(name: str = "cem", act: ActSpec | None = None, seed: int = 0, **
             config_name="config",
             overrides=[f"agent={name}", "size=xs", *(f"agent.{k}={v}" for k, v in small.items())],
         )
-    return build_from_config(cfg.agent, OBS, act or ActSpec(2, False), "cpu")
+    agent = build_from_config(cfg.agent, OBS, act or ActSpec(2, False), "cpu")
+    assert isinstance(agent, PlannerAgent)
+    return agent
 
 
 def fake_obs(b: int, gen: torch.Generator, lead: tuple[int, ...] = ()) -> dict[str, torch.Tensor]:
