@@ -114,6 +114,7 @@ def _markdown(
     ]
     if references:
         lines += ["## Published references", "", to_markdown(tables["references"]), ""]
+        lines += [f"- `{r.name}`: {r.description}" for r in references] + [""]
     lines += [
         "## Groups",
         "",

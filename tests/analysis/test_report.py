@@ -88,6 +88,7 @@ def test_report_cli_end_to_end(tmp_path):
     assert "task cheetah_run: no run for seed(s) 3" in md
     assert "done 3/4, running 1/4" in md
     assert "DreamerV3" in md and "100k: 540" in md  # reference table
+    assert "action repeat 1, train ratio 256" in md  # and each reference's protocol
 
     with (out / "tasks.csv").open() as f:
         rows = {(r["group"], r["task"]): r for r in csv.DictReader(f)}
