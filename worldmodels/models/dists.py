@@ -37,11 +37,28 @@ def one_hot(index: torch.Tensor, num: int) -> torch.Tensor:
     return (index.unsqueeze(-1) == torch.arange(num, device=index.device)).float()
 
 
+TWOHOT_SPACES = ("symlog", "symexp")
+
+
 def twohot_bins(
-    num: int = 255, low: float = -20.0, high: float = 20.0, device=None
+    num: int = 255, low: float = -20.0, high: float = 20.0, device=None, space: str = "symlog"
 ) -> torch.Tensor:
-    """Evenly spaced bin centres in symlog space, [num]."""
-    return torch.linspace(low, high, num, device=device)
+    """Bin centres [num] of a two-hot head.
+
+    "symlog" (2023 release): evenly spaced in symlog space from `low` to `high`; targets are
+    encoded after symlog. "symexp" (current release, embodied/jax/heads.py `symexp_twohot`, lines
+    132-144): symexp of evenly spaced points on [-20, 0], mirrored around an exact 0, so the bins
+    live in the raw value space and targets are encoded as they are.
+    """
+    if space == "symlog":
+        return torch.linspace(low, high, num, device=device)
+    if space != "symexp":
+        raise ValueError(f"unknown two-hot bin space {space!r}; valid: {', '.join(TWOHOT_SPACES)}")
+    if num % 2 == 1:
+        half = symexp(torch.linspace(-20.0, 0.0, (num - 1) // 2 + 1, device=device))
+        return torch.cat([half, -half[:-1].flip(0)])
+    half = symexp(torch.linspace(-20.0, 0.0, num // 2, device=device))
+    return torch.cat([half, -half.flip(0)])
 
 
 def twohot_encode(x: torch.Tensor, bins: torch.Tensor) -> torch.Tensor:
@@ -67,25 +84,41 @@ def twohot_encode(x: torch.Tensor, bins: torch.Tensor) -> torch.Tensor:
 
 
 class TwoHot:
-    """Discrete regression: logits over bins in symlog space; `mean` is in the original space.
+    """Discrete regression over `bins`; `mean` is in the original value space.
 
-    `log_prob(target)` is the cross-entropy against the two-hot encoding of symlog(target).
+    `space="symlog"`: bins live in symlog space (`mean` = symexp of the expectation, targets
+    encoded after symlog). `space="symexp"`: bins live in the raw space (symexp-spaced, see
+    `twohot_bins`), targets are encoded raw, and `mean` is the expectation summed symmetrically
+    from both ends toward the centre bin, so uniform probabilities give exactly 0 (the source's
+    `TwoHot.pred`, embodied/jax/outs.py lines 285-309). `log_prob(target)` is the cross-entropy
+    against the two-hot encoding of the target.
     """
 
-    def __init__(self, logits: torch.Tensor, bins: torch.Tensor):
+    def __init__(self, logits: torch.Tensor, bins: torch.Tensor, space: str = "symlog"):
         self.logits = logits.float()  # [..., K]
         self.bins = bins
+        self.space = space
 
     @property
     def mean(self) -> torch.Tensor:
         probs = torch.softmax(self.logits, -1)
-        return symexp((probs * self.bins).sum(-1))
+        if self.space == "symlog":
+            return symexp((probs * self.bins).sum(-1))
+        n = self.bins.shape[0]
+        m = n // 2
+        lo = (probs[..., :m] * self.bins[:m]).flip(-1)  # from the centre outward
+        if n % 2 == 1:
+            hi = probs[..., m + 1 :] * self.bins[m + 1 :]
+            return probs[..., m] * self.bins[m] + (lo + hi).sum(-1)
+        return (lo + probs[..., m:] * self.bins[m:]).sum(-1)
 
     def mode(self) -> torch.Tensor:
         return self.mean
 
     def log_prob(self, target: torch.Tensor) -> torch.Tensor:
-        weights = twohot_encode(symlog(target.float()), self.bins)
+        target = target.float()
+        encoded = symlog(target) if self.space == "symlog" else target
+        weights = twohot_encode(encoded, self.bins)
         return (weights * torch.log_softmax(self.logits, -1)).sum(-1)
 
 

@@ -1,8 +1,9 @@
 """Heads on top of observations or RSSM features: the observation encoder and decoder, scalar
 prediction heads (reward, continue, value) and the policy head.
 
-- `Encoder`: obs dict -> embedding [..., E]; CNN for "image" (uint8 HWC, 16/32/64 px), MLP for
-  "vector" (symlog-squashed when asked), concatenated.
+- `Encoder`: obs dict -> embedding [..., E]; CNN for "image" (uint8 HWC, 16/32/64 px; `cnn`:
+  "strided" 4x4 stride-2 convs of the 2023 release and V1/V2, or "pooled" 5x5 convs + max-pool of
+  the current release), MLP for "vector" (symlog-squashed when asked), concatenated.
 - `Decoder`: features -> {"image": MSEDist over [..., C, H, W] in [-0.5, 0.5] units,
   "vector": MSEDist (symlog space when asked)}.
 - `DistHead`: features -> TwoHot (symlog two-hot regression), MSEDist, or Bernoulli.
@@ -26,10 +27,18 @@ from worldmodels.models.dists import (
     twohot_bins,
     unimix_logits,
 )
+from worldmodels.models.init import set_outscale
 from worldmodels.models.nets import ConvDecoder, ConvEncoder, mlp
+from worldmodels.models.pool_conv import PooledConvEncoder, UpsampleConvDecoder
 
 HEAD_KINDS = ("twohot", "mse", "bernoulli")
 POLICY_DISTS = ("auto", "bounded_normal", "tanh_normal", "onehot")
+CNN_KINDS = ("strided", "pooled")
+
+
+def _check_cnn(cnn: str) -> None:
+    if cnn not in CNN_KINDS:
+        raise ValueError(f"unknown cnn {cnn!r}; valid: {', '.join(CNN_KINDS)}")
 
 
 def _check_obs_spec(obs_spec: ObsSpec) -> None:
@@ -42,20 +51,32 @@ class Encoder(nn.Module):
     """Observation dict -> embedding [..., out_dim] (any leading dims)."""
 
     def __init__(
-        self, obs_spec: ObsSpec, units: int, layers: int, cnn_depth: int, symlog_inputs: bool = True
+        self,
+        obs_spec: ObsSpec,
+        units: int,
+        layers: int,
+        cnn_depth: int,
+        symlog_inputs: bool = True,
+        norm: str = "layer",
+        act: str = "silu",
+        cnn: str = "strided",
     ):
         super().__init__()
         _check_obs_spec(obs_spec)
+        _check_cnn(cnn)
         self.symlog_inputs = symlog_inputs
         self.out_dim = 0
-        self.cnn: ConvEncoder | None = None
+        self.cnn: ConvEncoder | PooledConvEncoder | None = None
         self.mlp: nn.Module | None = None
         if IMAGE_KEY in obs_spec:
             h, w, c = obs_spec[IMAGE_KEY].shape
-            self.cnn = ConvEncoder((h, w, c), depth=cnn_depth)
+            if cnn == "pooled":
+                self.cnn = PooledConvEncoder((h, w, c), cnn_depth, norm=norm, act=act)
+            else:
+                self.cnn = ConvEncoder((h, w, c), depth=cnn_depth, norm=norm, act=act)
             self.out_dim += self.cnn.out_dim
         if VECTOR_KEY in obs_spec:
-            self.mlp = mlp(obs_spec[VECTOR_KEY].shape[0], None, units, layers)
+            self.mlp = mlp(obs_spec[VECTOR_KEY].shape[0], None, units, layers, norm, act)
             self.out_dim += units
 
     def forward(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -79,17 +100,36 @@ class Decoder(nn.Module):
         layers: int,
         cnn_depth: int,
         symlog_inputs: bool = True,
+        norm: str = "layer",
+        act: str = "silu",
+        cnn: str = "strided",
+        deter_dim: int = 0,
+        cnn_units: int | None = None,
     ):
+        """`cnn="pooled"` needs `deter_dim` (the features are [deter, stoch]) and uses
+        `cnn_units` (default `units`) for its stochastic-path MLP."""
         super().__init__()
         _check_obs_spec(obs_spec)
+        _check_cnn(cnn)
         self.symlog_inputs = symlog_inputs
-        self.cnn: ConvDecoder | None = None
+        self.cnn: ConvDecoder | UpsampleConvDecoder | None = None
         self.mlp: nn.Module | None = None
         if IMAGE_KEY in obs_spec:
             h, w, c = obs_spec[IMAGE_KEY].shape
-            self.cnn = ConvDecoder(feat_dim, (h, w, c), depth=cnn_depth)
+            if cnn == "pooled":
+                self.cnn = UpsampleConvDecoder(
+                    deter_dim,
+                    feat_dim - deter_dim,
+                    (h, w, c),
+                    cnn_depth,
+                    cnn_units or units,
+                    norm=norm,
+                    act=act,
+                )
+            else:
+                self.cnn = ConvDecoder(feat_dim, (h, w, c), depth=cnn_depth, norm=norm, act=act)
         if VECTOR_KEY in obs_spec:
-            self.mlp = mlp(feat_dim, obs_spec[VECTOR_KEY].shape[0], units, layers)
+            self.mlp = mlp(feat_dim, obs_spec[VECTOR_KEY].shape[0], units, layers, norm, act)
 
     def forward(self, feat: torch.Tensor) -> dict[str, MSEDist]:
         out = {}
@@ -101,8 +141,9 @@ class Decoder(nn.Module):
 
 
 class DistHead(nn.Module):
-    """Features -> a scalar distribution: "twohot" (symlog two-hot, `bins` bins), "mse" or
-    "bernoulli". `zero_init` zeroes the output layer (DreamerV3 reward/value: predict 0 first)."""
+    """Features -> a scalar distribution: "twohot" (two-hot over `bins` bins in `bins_space`, see
+    `twohot_bins`), "mse" or "bernoulli". `zero_init` zeroes the output layer (DreamerV3
+    reward/value: predict 0 first); `outscale` scales it at `models.init.initialize` time."""
 
     bins: torch.Tensor
 
@@ -114,23 +155,30 @@ class DistHead(nn.Module):
         layers: int,
         bins: int = 255,
         zero_init: bool = False,
+        norm: str = "layer",
+        act: str = "silu",
+        outscale: float | None = None,
+        bins_space: str = "symlog",
     ):
         super().__init__()
         if kind not in HEAD_KINDS:
             raise ValueError(f"unknown head kind {kind!r}; valid: {', '.join(HEAD_KINDS)}")
-        self.kind = kind
-        self.net = mlp(feat_dim, bins if kind == "twohot" else 1, units, layers)
+        self.kind, self.bins_space = kind, bins_space
+        self.net = mlp(feat_dim, bins if kind == "twohot" else 1, units, layers, norm, act)
+        out = self.net[-1]
+        assert isinstance(out, nn.Linear)
         if zero_init:
-            out = self.net[-1]
-            assert isinstance(out, nn.Linear)
             nn.init.zeros_(out.weight)
             nn.init.zeros_(out.bias)
-        self.register_buffer("bins", twohot_bins(bins), persistent=False)
+        scale = 0.0 if zero_init else outscale
+        if scale is not None:
+            set_outscale(out, scale)
+        self.register_buffer("bins", twohot_bins(bins, space=bins_space), persistent=False)
 
     def forward(self, feat: torch.Tensor) -> TwoHot | MSEDist | Bernoulli:
         out = self.net(feat)
         if self.kind == "twohot":
-            return TwoHot(out, self.bins)
+            return TwoHot(out, self.bins, self.bins_space)
         if self.kind == "mse":
             return MSEDist(out.squeeze(-1))
         return Bernoulli(out.squeeze(-1))
@@ -148,6 +196,9 @@ class PolicyHead(nn.Module):
         layers: int,
         dist: str = "auto",
         unimix: float = 0.01,
+        norm: str = "layer",
+        act: str = "silu",
+        outscale: float | None = None,
     ):
         super().__init__()
         if dist not in POLICY_DISTS:
@@ -160,7 +211,11 @@ class PolicyHead(nn.Module):
                 f"{'discrete' if act_spec.discrete else 'continuous'} action space"
             )
         self.dist, self.unimix = dist, unimix
-        self.net = mlp(feat_dim, act_spec.dim * (1 if act_spec.discrete else 2), units, layers)
+        self.net = mlp(
+            feat_dim, act_spec.dim * (1 if act_spec.discrete else 2), units, layers, norm, act
+        )
+        if outscale is not None:  # current release: 0.01 (dreamerv3/configs.yaml `policy`)
+            set_outscale(self.net[-1], outscale)
 
     def forward(self, feat: torch.Tensor) -> OneHotST | BoundedNormal | TanhNormal:
         out = self.net(feat)

@@ -1,4 +1,9 @@
-"""Network building blocks shared by every head: MLP, CNN image encoder/decoder, image scaling.
+"""Network building blocks shared by every head: MLP, CNN image encoder/decoder, norms,
+activations, block-diagonal linear layers, image scaling.
+
+Normalization kinds (`norm`): "layer" (LayerNorm, eps 1e-3: DreamerV3's 2023 release), "rms"
+(RMSNorm with a learned scale, eps 1e-4: the current release, embodied/jax/nets.py `Norm`), "none"
+(DreamerV1/V2). Activations (`act`): "silu" (V3), "elu" (V1/V2), "relu", "tanh".
 
 Conventions: images enter as uint8 [..., H, W, C] and are turned into float [..., C, H, W] in
 [-0.5, 0.5] by `image_to_float`; any leading batch dims ([B] or [B, T]) are flattened around the
@@ -19,12 +24,57 @@ def image_to_float(image: torch.Tensor) -> torch.Tensor:
     return image.permute(*range(image.dim() - 3), -1, -3, -2).float() / 255.0 - 0.5
 
 
-class ChannelLayerNorm(nn.Module):
-    """LayerNorm over the channels of [N, C, H, W] maps (as DreamerV3 normalizes conv features)."""
+NORMS = ("layer", "rms", "none")
+ACTS = {"silu": nn.SiLU, "elu": nn.ELU, "relu": nn.ReLU, "tanh": nn.Tanh}
 
-    def __init__(self, channels: int, eps: float = 1e-3):
+
+def norm_kind(norm: bool | str) -> str:
+    """Normalizes the `norm` argument: True -> "layer", False -> "none", or a name in NORMS."""
+    kind = {True: "layer", False: "none"}.get(norm, norm) if isinstance(norm, bool) else norm
+    if kind not in NORMS:
+        raise ValueError(f"unknown norm {norm!r}; valid: {', '.join(NORMS)}")
+    return str(kind)
+
+
+def make_norm(norm: bool | str, dim: int) -> nn.Module:
+    """The normalization layer over the last dim of size `dim` (Identity for "none")."""
+    kind = norm_kind(norm)
+    if kind == "layer":
+        return nn.LayerNorm(dim, eps=1e-3)
+    if kind == "rms":
+        # embodied/jax/nets.py Norm(impl="rms"): x * rsqrt(mean(x^2) + 1e-4) * scale, in float32
+        return nn.RMSNorm(dim, eps=1e-4)
+    return nn.Identity()
+
+
+def act_factory(act: str | Callable[[], nn.Module]) -> Callable[[], nn.Module]:
+    """A module factory for an activation name (or a factory, passed through)."""
+    if callable(act):
+        return act
+    if act not in ACTS:
+        raise ValueError(f"unknown activation {act!r}; valid: {', '.join(ACTS)}")
+    return ACTS[act]
+
+
+def dense(inp: int, out: int, norm: bool | str = True, act: str = "silu") -> nn.Sequential:
+    """Linear -> norm -> act. The Linear has no bias before a LayerNorm (its shift subsumes it),
+    and a bias otherwise (RMSNorm has no shift)."""
+    kind = norm_kind(norm)
+    return nn.Sequential(
+        nn.Linear(inp, out, bias=kind != "layer"), make_norm(kind, out), act_factory(act)()
+    )
+
+
+class ChannelLayerNorm(nn.Module):
+    """A norm over the channels of [N, C, H, W] maps (as DreamerV3 normalizes conv features);
+    `norm` as in `make_norm` (layer by default)."""
+
+    def __init__(self, channels: int, eps: float = 1e-3, norm: bool | str = "layer"):
         super().__init__()
-        self.norm = nn.LayerNorm(channels, eps=eps)
+        kind = norm_kind(norm)
+        self.norm = (
+            nn.LayerNorm(channels, eps=eps) if kind == "layer" else make_norm(kind, channels)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
@@ -35,22 +85,47 @@ def mlp(
     out_dim: int | None,
     units: int,
     layers: int,
-    norm: bool = True,
-    act: Callable[[], nn.Module] = nn.SiLU,
+    norm: bool | str = True,
+    act: str | Callable[[], nn.Module] = nn.SiLU,
 ) -> nn.Sequential:
-    """`layers` hidden layers of `units` (Linear -> LayerNorm -> act), then a Linear to `out_dim`
-    (no output layer when `out_dim` is None: the result ends with the last hidden activation)."""
+    """`layers` hidden layers of `units` (Linear -> norm -> act, see `dense`), then a Linear to
+    `out_dim` (no output layer when `out_dim` is None: the result ends with the last hidden
+    activation)."""
+    kind = norm_kind(norm)
+    factory = act_factory(act)
     mods: list[nn.Module] = []
     dim = in_dim
     for _ in range(layers):
-        mods.append(nn.Linear(dim, units, bias=not norm))
-        if norm:
-            mods.append(nn.LayerNorm(units, eps=1e-3))
-        mods.append(act())
+        mods.append(nn.Linear(dim, units, bias=kind != "layer"))
+        if kind != "none":
+            mods.append(make_norm(kind, units))
+        mods.append(factory())
         dim = units
     if out_dim is not None:
         mods.append(nn.Linear(dim, out_dim))
     return nn.Sequential(*mods)
+
+
+class BlockLinear(nn.Module):
+    """Block-diagonal linear layer (embodied/jax/nets.py `BlockLinear`): the input [..., I] is cut
+    into `blocks` groups of I/G, each mapped by its own [I/G, O/G] kernel; outputs concatenated to
+    [..., O], plus a bias [O]."""
+
+    def __init__(self, inp: int, out: int, blocks: int, bias: bool = True):
+        super().__init__()
+        if inp % blocks or out % blocks:
+            raise ValueError(f"BlockLinear: {inp=} and {out=} must be divisible by {blocks=}")
+        self.inp, self.out, self.blocks = inp, out, blocks
+        self.weight = nn.Parameter(torch.empty(blocks, inp // blocks, out // blocks))
+        self.bias = nn.Parameter(torch.zeros(out)) if bias else None
+        nn.init.xavier_uniform_(self.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        lead, g = x.shape[:-1], self.blocks
+        xb = x.reshape(-1, g, self.inp // g).transpose(0, 1)  # [G, N, I/G]
+        y = torch.bmm(xb, self.weight.to(xb.dtype)).transpose(0, 1)  # [N, G, O/G]
+        y = y.reshape(*lead, self.out)
+        return y if self.bias is None else y + self.bias.to(y.dtype)
 
 
 class ConvEncoder(nn.Module):
@@ -60,8 +135,15 @@ class ConvEncoder(nn.Module):
     stages, 32x32 -> 3, 16x16 -> 2).
     """
 
-    def __init__(self, image_shape: tuple[int, int, int], depth: int = 32, norm: bool = True):
+    def __init__(
+        self,
+        image_shape: tuple[int, int, int],
+        depth: int = 32,
+        norm: bool | str = True,
+        act: str = "silu",
+    ):
         super().__init__()
+        kind = norm_kind(norm)
         h, w, c = image_shape
         if h != w or h < 8 or (h & (h - 1)) != 0:
             raise ValueError(f"image must be square with a power-of-two side >= 8, got {h}x{w}")
@@ -69,10 +151,10 @@ class ConvEncoder(nn.Module):
         mods: list[nn.Module] = []
         ch_in, ch = c, depth
         for _ in range(stages):
-            mods.append(nn.Conv2d(ch_in, ch, 4, stride=2, padding=1, bias=not norm))
-            if norm:
-                mods.append(ChannelLayerNorm(ch))
-            mods.append(nn.SiLU())
+            mods.append(nn.Conv2d(ch_in, ch, 4, stride=2, padding=1, bias=kind != "layer"))
+            if kind != "none":
+                mods.append(ChannelLayerNorm(ch, norm=kind))
+            mods.append(act_factory(act)())
             ch_in, ch = ch, ch * 2
         self.net = nn.Sequential(*mods)
         self.out_channels = ch_in
@@ -91,9 +173,15 @@ class ConvDecoder(nn.Module):
     """Mirror of ConvEncoder: [..., in_dim] -> image mean [..., C, H, W] (in [-0.5, 0.5] units)."""
 
     def __init__(
-        self, in_dim: int, image_shape: tuple[int, int, int], depth: int = 32, norm: bool = True
+        self,
+        in_dim: int,
+        image_shape: tuple[int, int, int],
+        depth: int = 32,
+        norm: bool | str = True,
+        act: str = "silu",
     ):
         super().__init__()
+        kind = norm_kind(norm)
         h, w, c = image_shape
         stages = int(math.log2(h)) - 2
         ch = depth * 2 ** (stages - 1)
@@ -103,11 +191,13 @@ class ConvDecoder(nn.Module):
         for i in range(stages):
             last = i == stages - 1
             out = c if last else ch // 2
-            mods.append(nn.ConvTranspose2d(ch, out, 4, stride=2, padding=1, bias=last or not norm))
+            mods.append(
+                nn.ConvTranspose2d(ch, out, 4, stride=2, padding=1, bias=last or kind != "layer")
+            )
             if not last:
-                if norm:
-                    mods.append(ChannelLayerNorm(out))
-                mods.append(nn.SiLU())
+                if kind != "none":
+                    mods.append(ChannelLayerNorm(out, norm=kind))
+                mods.append(act_factory(act)())
             ch = out
         self.net = nn.Sequential(*mods)
         self.image_shape = image_shape

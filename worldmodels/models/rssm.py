@@ -15,6 +15,18 @@ Latent kinds (`latent`):
 `recurrent=False` drops the GRU (the SSM ablation, "stochastic only"): h_t = MLP(z_{t-1}, a_{t-1})
 carries no memory and the features are z_t alone.
 
+Transition cores (`core`):
+    "gru"    the 2023 release: x = dense([z, a]), then a GRU whose gates come from one linear over
+             [x, h] and a norm (`GRUCell`; `gru_blocks > 1` makes it block-diagonal)
+    "block"  the current release (dreamerv3/rssm.py `_core`, lines 135-159): h, z and a each through
+             their own dense layer, concatenated and given to every one of `gru_blocks` groups with
+             the group's slice of h, `dyn_layers` block-linear layers + norm, then a block-linear
+             layer to the three gates (no norm on the gates)
+The prior is `img_layers` dense layers on h and a linear to the latent's parameters; the
+posterior is `obs_layers` dense layers on [h, e] and a linear (the current release: 2 and 1).
+Initial state (`learned_initial`): True gives h0 = tanh(a learned vector) and z0 = the prior's mode
+(the 2023 release); False gives h0 = 0, z0 = 0 (V1, V2 and the current release).
+
 Speed: the per-step cells (`_obs_cell`, `_img_cell`) are small pure functions of tensors that
 `compile=True` hands to torch.compile; work that does not depend on the recurrence (encoder
 projection, prior parameters over a whole sequence) is batched outside the loop.
@@ -28,9 +40,11 @@ import torch
 from torch import nn
 
 from worldmodels.models.dists import OneHotST, categorical_kl, gaussian_kl, unimix_logits
+from worldmodels.models.nets import BlockLinear, act_factory, dense, make_norm, norm_kind
 
 State = dict[str, torch.Tensor]
 LATENTS = ("categorical", "gaussian", "deterministic")
+CORES = ("gru", "block")
 
 
 class GRUCell(nn.Module):
@@ -40,18 +54,19 @@ class GRUCell(nn.Module):
     `blocks` groups sees the whole input and its own slice of h.
     """
 
-    def __init__(self, inp: int, size: int, norm: bool = True, blocks: int = 1):
+    def __init__(self, inp: int, size: int, norm: bool | str = True, blocks: int = 1):
         super().__init__()
+        kind = norm_kind(norm)
         if size % blocks:
             raise ValueError(f"GRU size {size} must be divisible by gru_blocks={blocks}")
         self.size, self.blocks = size, blocks
         per = size // blocks
         if blocks == 1:
-            self.linear = nn.Linear(inp + size, 3 * size, bias=not norm)
+            self.linear = nn.Linear(inp + size, 3 * size, bias=kind != "layer")
         else:
             self.weight = nn.Parameter(torch.empty(blocks, inp + per, 3 * per))
             nn.init.xavier_uniform_(self.weight)
-        self.norm = nn.LayerNorm(3 * per, eps=1e-3) if norm else nn.Identity()
+        self.norm = make_norm(kind, 3 * per)
 
     def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         b, g = x.shape[0], self.blocks
@@ -69,8 +84,48 @@ class GRUCell(nn.Module):
         return update * cand + (1 - update) * h
 
 
-def _dense(inp: int, out: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(inp, out, bias=False), nn.LayerNorm(out, eps=1e-3), nn.SiLU())
+class BlockCore(nn.Module):
+    """The current release's transition core (see the module docstring): (h, z, a) -> h'."""
+
+    def __init__(
+        self,
+        stoch_dim: int,
+        act_dim: int,
+        deter: int,
+        hidden: int,
+        blocks: int = 8,
+        layers: int = 1,
+        norm: str = "rms",
+        act: str = "silu",
+    ):
+        super().__init__()
+        if deter % blocks:
+            raise ValueError(f"deter {deter} must be divisible by gru_blocks={blocks}")
+        self.deter, self.blocks = deter, blocks
+        self.dynin0 = dense(deter, hidden, norm, act)
+        self.dynin1 = dense(stoch_dim, hidden, norm, act)
+        self.dynin2 = dense(act_dim, hidden, norm, act)
+        inp = deter + blocks * 3 * hidden
+        hid: list[nn.Module] = []
+        for _ in range(layers):
+            hid += [BlockLinear(inp, deter, blocks), make_norm(norm, deter), act_factory(act)()]
+            inp = deter
+        self.hidden_layers = nn.Sequential(*hid)
+        self.gates = BlockLinear(inp, 3 * deter, blocks)
+
+    def forward(
+        self, deter: torch.Tensor, stoch: torch.Tensor, action: torch.Tensor
+    ) -> torch.Tensor:
+        b, g = deter.shape[0], self.blocks
+        x = torch.cat([self.dynin0(deter), self.dynin1(stoch), self.dynin2(action)], -1)
+        x = x.unsqueeze(1).expand(b, g, x.shape[-1])  # [B, G, 3 * hidden]
+        x = torch.cat([deter.reshape(b, g, -1), x], -1).reshape(b, -1)  # [B, G * (D/G + 3h)]
+        x = self.gates(self.hidden_layers(x)).reshape(b, g, 3, self.deter // g)
+        reset, cand, update = (x[:, :, i].reshape(b, self.deter) for i in range(3))
+        reset = torch.sigmoid(reset)
+        cand = torch.tanh(reset * cand)
+        update = torch.sigmoid(update - 1.0)
+        return update * cand + (1 - update) * deter
 
 
 class RSSM(nn.Module):
@@ -91,28 +146,53 @@ class RSSM(nn.Module):
         recurrent: bool = True,
         learned_initial: bool = True,
         compile: bool = False,
+        core: str = "gru",
+        norm: str = "layer",
+        act: str = "silu",
+        img_layers: int = 1,
+        obs_layers: int = 1,
+        dyn_layers: int = 1,
     ):
         super().__init__()
         if latent not in LATENTS:
             raise ValueError(f"unknown latent {latent!r}; valid: {', '.join(LATENTS)}")
+        if core not in CORES:
+            raise ValueError(f"unknown core {core!r}; valid: {', '.join(CORES)}")
+        if core == "block" and not recurrent:
+            raise ValueError("core=block is a recurrent core; recurrent=false needs core=gru")
+        if img_layers < 1 or obs_layers < 1:
+            raise ValueError(
+                f"img_layers and obs_layers must be >= 1, got {img_layers}, {obs_layers}"
+            )
+        self.core_kind = core
         self.deter_dim, self.latent, self.stoch, self.classes = deter, latent, stoch, classes
         self.unimix, self.recurrent, self.learned_initial = unimix, recurrent, learned_initial
         self.stoch_dim = stoch * classes if latent == "categorical" else stoch
         self.stat_dim = {"categorical": stoch * classes, "gaussian": 2 * stoch}.get(latent, stoch)
         self.feat_dim = self.stoch_dim + (deter if recurrent else 0)
 
-        self.img_in = _dense(self.stoch_dim + act_dim, hidden)
-        if recurrent:
-            self.core: nn.Module = GRUCell(hidden, deter, norm=gru_norm, blocks=gru_blocks)
+        kind = norm_kind(norm)
+        self.img_in: nn.Module = nn.Identity()
+        if core == "block":
+            self.core: nn.Module = BlockCore(
+                self.stoch_dim, act_dim, deter, hidden, gru_blocks, dyn_layers, kind, act
+            )
+        elif recurrent:
+            self.img_in = dense(self.stoch_dim + act_dim, hidden, kind, act)
+            gnorm = kind if gru_norm else "none"
+            self.core = GRUCell(hidden, deter, norm=gnorm, blocks=gru_blocks)
         else:
-            self.core = _dense(hidden, deter)
-        self.img_out = nn.Sequential(_dense(deter, hidden), nn.Linear(hidden, self.stat_dim))
-        # Posterior MLP on [h, e], split so the embedding part is projected for all T at once.
+            self.img_in = dense(self.stoch_dim + act_dim, hidden, kind, act)
+            self.core = dense(hidden, deter, kind, act)
+        prior = [dense(deter if i == 0 else hidden, hidden, kind, act) for i in range(img_layers)]
+        self.img_out = nn.Sequential(*prior, nn.Linear(hidden, self.stat_dim))
+        # Posterior MLP on [h, e], its first linear split so the embedding part is projected for
+        # all T at once (a linear over the concatenation, as the source's obs0).
         self.obs_deter = nn.Linear(deter, hidden, bias=False)
-        self.obs_embed = nn.Linear(embed_dim, hidden, bias=False)
-        self.obs_out = nn.Sequential(
-            nn.LayerNorm(hidden, eps=1e-3), nn.SiLU(), nn.Linear(hidden, self.stat_dim)
-        )
+        self.obs_embed = nn.Linear(embed_dim, hidden, bias=kind != "layer")
+        post: list[nn.Module] = [make_norm(kind, hidden), act_factory(act)()]
+        post += [dense(hidden, hidden, kind, act) for _ in range(obs_layers - 1)]
+        self.obs_out = nn.Sequential(*post, nn.Linear(hidden, self.stat_dim))
         self.init_deter = nn.Parameter(torch.zeros(deter), requires_grad=learned_initial)
 
         self._obs_cell: Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = (
@@ -173,11 +253,15 @@ class RSSM(nn.Module):
         return torch.cat([state["deter"], state["stoch"]], -1)
 
     def initial(self, batch: int) -> State:
-        """Start state [B]: h0 = tanh(learned vector) (zeros when not learned), z0 = prior mode."""
+        """Start state [B]: h0 = tanh(learned vector) and z0 = the prior's mode when learned;
+        h0 = 0 and z0 = 0 otherwise (V1/V2 and the current DreamerV3 release)."""
         deter = torch.tanh(self.init_deter).unsqueeze(0).expand(batch, -1)
         if not self.learned_initial:
             deter = deter.detach()
         stat = self.img_out(deter)
+        if not self.learned_initial:
+            stoch = torch.zeros(batch, self.stoch_dim, device=deter.device, dtype=deter.dtype)
+            return {"deter": deter, "stoch": stoch, "stat": stat}
         # z0 carries no gradient into the prior head: it is a starting point, not a prediction
         return {"deter": deter, "stoch": self.sample(stat, sample=False).detach(), "stat": stat}
 
@@ -187,6 +271,8 @@ class RSSM(nn.Module):
     ) -> torch.Tensor:
         # Out-of-range continuous actions from an unclipped policy sample are scaled into [-1, 1].
         action = action / action.abs().clamp(min=1.0).detach()
+        if self.core_kind == "block":
+            return self.core(deter, stoch, action.to(stoch.dtype))
         x = self.img_in(torch.cat([stoch, action.to(stoch.dtype)], -1))
         return self.core(x, deter) if self.recurrent else self.core(x)
 

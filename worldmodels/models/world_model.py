@@ -26,7 +26,9 @@ Loss terms (all [B, T], scaled by `loss_scales`, whose keys must be exactly LOSS
     cont            -log p(1 - is_terminal_t | s_t)
     dyn             max(free_nats, KL(sg(q) || p))   trains the prior   (KL balancing)
     rep             max(free_nats, KL(q || sg(p)))   trains the posterior
-A term whose component is absent (no decoder, no vector obs, no continue head) is not produced;
+With `free_nats_mode="batch"` the free nats bound the batch-mean KL instead of each step's (V1,
+and V2's `free_avg`). A term whose component is absent (no decoder, no vector obs, no continue
+head) is not produced;
 with `kl_balance=False` both dyn and rep are the plain max(free_nats, KL(q || p)) (gradients to
 both sides), i.e. total weight dyn + rep on an unbalanced KL.
 """
@@ -42,6 +44,7 @@ from torch import nn
 
 from worldmodels.envs.spaces import IMAGE_KEY, VECTOR_KEY, ActSpec, ArraySpec, ObsSpec
 from worldmodels.models.heads import Decoder, DistHead, Encoder
+from worldmodels.models.init import initialize
 from worldmodels.models.nets import image_to_float
 from worldmodels.models.rssm import RSSM, State
 
@@ -55,6 +58,7 @@ DEFAULT_LOSS_SCALES = {
     "rep": 0.1,
 }
 REWARD_HEADS = ("twohot", "mse")
+FREE_NATS_MODES = ("step", "batch")
 
 
 class Rollout(NamedTuple):
@@ -122,7 +126,28 @@ class WorldModel(nn.Module):
         kl_balance: bool = True,
         loss_scales: dict[str, float] | None = None,
         compile: bool = False,
+        norm: str = "layer",
+        act: str = "silu",
+        winit: str = "torch",
+        core: str = "gru",
+        img_layers: int = 1,
+        obs_layers: int = 1,
+        dyn_layers: int = 1,
+        cnn: str = "strided",
+        enc_layers: int | None = None,
+        enc_units: int | None = None,
+        reward_layers: int | None = None,
+        cont_layers: int | None = None,
+        bins_space: str = "symlog",
+        free_nats_mode: str = "step",
+        cont_discount: float = 1.0,
     ):
+        """Widths: `units`/`layers` are the MLP defaults; `enc_layers`/`enc_units` (vector
+        encoder and decoder MLPs), `reward_layers`, `cont_layers` override them (None: the
+        defaults). `cont_discount` scales the continue target, (1 - is_terminal) * cont_discount:
+        the current release's `contdisc` folds the discount 1 - 1/horizon into it. Other
+        switches: see models/rssm.py (core, layers, initial state), models/nets.py (norm, act),
+        models/init.py (winit), models/heads.py (cnn, bins_space)."""
         super().__init__()
         obs_spec, act_spec = plain_specs(obs_spec, act_spec)
         args = dict(locals())
@@ -138,11 +163,22 @@ class WorldModel(nn.Module):
             raise ValueError(
                 f"loss_scales keys {sorted(scales)} must be exactly {sorted(LOSS_TERMS)}"
             )
+        if free_nats_mode not in FREE_NATS_MODES:
+            raise ValueError(
+                f"unknown free_nats_mode {free_nats_mode!r}; valid: {', '.join(FREE_NATS_MODES)}"
+            )
+        if not 0.0 < cont_discount <= 1.0:
+            raise ValueError(f"cont_discount must be in (0, 1], got {cont_discount}")
         self.loss_scales = {k: float(v) for k, v in scales.items()}
         self.obs_spec, self.act_spec = obs_spec, act_spec
         self.free_nats, self.kl_balance = float(free_nats), kl_balance
+        self.free_nats_mode, self.cont_discount = free_nats_mode, float(cont_discount)
+        e_units, e_layers = enc_units or units, layers if enc_layers is None else enc_layers
+        norm_act = dict(norm=norm, act=act)
 
-        self.encoder = Encoder(obs_spec, units, layers, cnn_depth, symlog_inputs)
+        self.encoder = Encoder(
+            obs_spec, e_units, e_layers, cnn_depth, symlog_inputs, cnn=cnn, **norm_act
+        )
         self.rssm = RSSM(
             self.encoder.out_dim,
             act_spec.dim,
@@ -157,15 +193,44 @@ class WorldModel(nn.Module):
             recurrent,
             learned_initial,
             compile,
+            core=core,
+            img_layers=img_layers,
+            obs_layers=obs_layers,
+            dyn_layers=dyn_layers,
+            **norm_act,
         )
         f = self.rssm.feat_dim
+        deter_feat = deter if recurrent else 0
         self.decoder = (
-            Decoder(f, obs_spec, units, layers, cnn_depth, symlog_inputs) if decoder else None
+            Decoder(
+                f,
+                obs_spec,
+                e_units,
+                e_layers,
+                cnn_depth,
+                symlog_inputs,
+                cnn=cnn,
+                deter_dim=deter_feat,
+                cnn_units=units,
+                **norm_act,
+            )
+            if decoder
+            else None
         )
+        r_layers = layers if reward_layers is None else reward_layers
+        c_layers = layers if cont_layers is None else cont_layers
         self.reward = DistHead(
-            f, reward_head, units, layers, bins, zero_init=reward_head == "twohot"
+            f,
+            reward_head,
+            units,
+            r_layers,
+            bins,
+            zero_init=reward_head == "twohot",
+            bins_space=bins_space,
+            **norm_act,
         )
-        self.cont = DistHead(f, "bernoulli", units, layers) if cont_head else None
+        self.cont = DistHead(f, "bernoulli", units, c_layers, **norm_act) if cont_head else None
+        initialize(self, winit)
         if compile:
             # Small launch-bound pieces only: the RSSM cells (in RSSM) and the scalar heads. The
             # conv encoder/decoder already run as a few large cuDNN/oneDNN kernels, and on CPU
@@ -279,12 +344,18 @@ class WorldModel(nn.Module):
         return terms, post
 
     def _loss(
-        self, batch: dict[str, torch.Tensor]
+        self,
+        batch: dict[str, torch.Tensor],
+        start: State | None = None,
+        prev_action: torch.Tensor | None = None,
     ) -> tuple[dict[str, torch.Tensor], State, torch.Tensor]:
+        """`start` [B] and `prev_action` [B, T, A] continue a stream (replay context); by
+        default the sequence starts from the initial state with shifted actions."""
         is_first = batch["is_first"]
-        prev_action = shift_actions(batch["action"], is_first)
+        if prev_action is None:
+            prev_action = shift_actions(batch["action"], is_first)
         obs = {k: batch[k] for k in self.obs_spec}
-        post, prior_stat = self._observe(None, obs, prev_action, is_first)
+        post, prior_stat = self._observe(start, obs, prev_action, is_first)
         feat = self.rssm.feat(post)  # [B, T, F]
         terms: dict[str, torch.Tensor] = {}
         if self.decoder is not None:
@@ -293,18 +364,25 @@ class WorldModel(nn.Module):
                 terms[key] = -dist.log_prob(target)
         terms["reward"] = -self.reward(feat).log_prob(batch["reward"])
         if self.cont is not None:
-            terms["cont"] = -self.cont(feat).log_prob(1.0 - batch["is_terminal"].float())
+            target = (1.0 - batch["is_terminal"].float()) * self.cont_discount
+            terms["cont"] = -self.cont(feat).log_prob(target)
         q, p = post["stat"], prior_stat
         if self.kl_balance:
-            terms["dyn"] = self.rssm.kl(q.detach(), p).clamp(min=self.free_nats)
-            terms["rep"] = self.rssm.kl(q, p.detach()).clamp(min=self.free_nats)
+            terms["dyn"] = self._free(self.rssm.kl(q.detach(), p))
+            terms["rep"] = self._free(self.rssm.kl(q, p.detach()))
         else:
-            kl = self.rssm.kl(q, p).clamp(min=self.free_nats)
+            kl = self._free(self.rssm.kl(q, p))
             terms["dyn"], terms["rep"] = kl, kl
         assert set(terms) == self.active_terms, (
             f"loss terms {sorted(terms)} != {sorted(self.active_terms)}"
         )
         return terms, post, prior_stat
+
+    def _free(self, kl: torch.Tensor) -> torch.Tensor:
+        """max(free_nats, KL) per step, or of the batch mean (broadcast back to [B, T])."""
+        if self.free_nats_mode == "batch":
+            return kl.mean().clamp(min=self.free_nats).expand_as(kl)
+        return kl.clamp(min=self.free_nats)
 
     def total_loss(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:
         """Sum of scale * mean(term) over the terms (0-dim)."""
@@ -321,12 +399,18 @@ class WorldModel(nn.Module):
         return make_adam(self.parameters(), lr, eps, self.device)
 
     def train_step(
-        self, batch: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer, clip: float = 1000.0
+        self,
+        batch: dict[str, torch.Tensor],
+        optimizer: torch.optim.Optimizer,
+        clip: float = 1000.0,
+        start: State | None = None,
+        prev_action: torch.Tensor | None = None,
     ) -> tuple[dict[str, torch.Tensor], State]:
-        """One gradient step on a sequences batch. Returns 0-dim metrics ("wm/...") and the
-        detached posteriors [B, T] (imagination starts). No host sync."""
+        """One gradient step on a sequences batch (`start`/`prev_action` as in `_loss`). Returns
+        0-dim metrics ("wm/...") and the detached posteriors [B, T] (imagination starts). No host
+        sync."""
         with autocast(self.device):
-            terms, post, prior_stat = self._loss(batch)
+            terms, post, prior_stat = self._loss(batch, start, prev_action)
             loss = self.total_loss(terms)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -10,6 +10,8 @@ import torch
 from torch import nn
 
 ACTOR_GRADS = ("dynamics", "reinforce", "mix", "auto")
+#: Behaviour loss terms of the current release's single loss (dreamerv3/configs.yaml loss_scales).
+AC_LOSS_TERMS = ("policy", "value", "repval")
 
 
 def reinforce_weight(actor_grad: str, mix: float, discrete: bool) -> float:
@@ -28,8 +30,9 @@ def reinforce_weight(actor_grad: str, mix: float, discrete: bool) -> float:
 
 
 def imagination_weight(start_cont: torch.Tensor, cont: torch.Tensor) -> torch.Tensor:
-    """Weight of imagined state t = probability the episode is still running there:
-    w_0 = start_cont [N], w_t = w_{t-1} * cont_{t-1}. cont [H, N] -> weights [H, N] (detached)."""
+    """Weight of imagined state t: w_0 = start_cont [N], w_t = w_{t-1} * cont_{t-1}, where
+    cont [H, N] is the discounted continue of the step into state t (gamma * c; the releases'
+    `cumprod(discount * cont) / discount`). -> weights [H, N] (detached)."""
     w = torch.cat([start_cont.unsqueeze(0), cont[:-1]], 0)  # [H, N]
     return torch.cumprod(w, 0).detach()
 
@@ -69,14 +72,18 @@ def actor_loss(
     scale: torch.Tensor | float,  # return scale (1 without normalization)
     rho: float,  # weight of REINFORCE; 1 - rho on dynamics backprop
     entropy_coef: float,
+    dynamics_baseline: bool = False,
 ) -> torch.Tensor:
-    """-(rho * log pi * sg(adv) + (1 - rho) * ret / scale + eta * H[pi]), weighted mean (0-dim)."""
+    """-(rho * log pi * sg(adv) + (1 - rho) * D + eta * H[pi]), weighted mean (0-dim), with
+    adv = (ret - base) / scale and the dynamics objective D = ret / scale (V1, V2), or
+    D = (ret - base) / scale with gradients through both when `dynamics_baseline` (the 2023 V3
+    release: `loss = -adv` for backprop, dreamerv3/behaviors.py, 2023 agent.py lines 278-301)."""
     adv = (ret - base) / scale
     objective = torch.zeros_like(ret)
     if rho > 0:
         objective = objective + rho * log_prob * adv.detach()
     if rho < 1:
-        objective = objective + (1 - rho) * ret / scale
+        objective = objective + (1 - rho) * (adv if dynamics_baseline else ret / scale)
     objective = objective + entropy_coef * entropy
     return -(weight * objective).mean()
 

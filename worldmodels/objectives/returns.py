@@ -60,6 +60,35 @@ def lambda_return(
     return reverse_scan(x, disc * lam, init=value[horizon])
 
 
+def replay_lambda_return(
+    reward: torch.Tensor,
+    is_last: torch.Tensor,
+    is_terminal: torch.Tensor,
+    boot: torch.Tensor,
+    gamma: float,
+    lam: float,
+) -> torch.Tensor:
+    """The current DreamerV3 release's return along replayed sequences (its `repval` target;
+    dreamerv3/agent.py `repl_loss` and `lambda_return`, lines 449-490), batch-major [B, T].
+
+    Row convention: row t holds the reward and flags of arriving at o_t. With live_t =
+    gamma * (1 - is_terminal_t) and c_t = lam * (1 - is_last_t), for t < T-1:
+        R_t = r_{t+1} + live_{t+1} * ((1 - c_{t+1}) * boot_{t+1} + c_{t+1} * R_{t+1}),
+        R_{T-1} = boot_{T-1},
+    where `boot` [B, T] is the imagination's lambda-return from each posterior (the source passes
+    its value predictions too, but its `lambda_return` never reads them). A row that ends an
+    episode (is_last) bootstraps from boot alone. Returns [B, T-1] (R_0 .. R_{T-2}).
+    """
+    _check_same_shape(
+        "replay_lambda_return", reward=reward, is_last=is_last, is_terminal=is_terminal, boot=boot
+    )
+    live = gamma * (1.0 - is_terminal.to(reward.dtype))[:, 1:]  # [B, T-1]
+    cont = lam * (1.0 - is_last.to(reward.dtype))[:, 1:]
+    x = reward[:, 1:] + (1 - cont) * live * boot[:, 1:]
+    out = reverse_scan(x.transpose(0, 1), (live * cont).transpose(0, 1), init=boot[:, -1])
+    return out.transpose(0, 1)
+
+
 def lambda_return_seed(
     reward: torch.Tensor, value: torch.Tensor, cont: torch.Tensor, gamma: float, lam: float
 ) -> torch.Tensor:
