@@ -213,43 +213,49 @@ def test_bad_options_fail_with_the_valid_ones():
         make(latent="vq")
 
 
-def _agent_cfg(*files: str) -> dict:
-    size = OmegaConf.load(CONFIGS / "size" / "xs.yaml")
-    cfg = OmegaConf.merge(
-        {"size": size},
-        {"agent": OmegaConf.load(CONFIGS / "agent" / "dreamer.yaml")},
-        *({"agent": OmegaConf.load(CONFIGS / f)} for f in files),
-    )
+def _agent_cfg(*overrides: str) -> dict:
+    """The agent config the real composition gives (configs/config.yaml + overrides), size xs,
+    without `_target_` and the loop's `train_ratio`."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=["size=xs", *overrides])
     agent = OmegaConf.to_container(cfg.agent, resolve=True)
     assert isinstance(agent, dict)
     agent.pop("_target_")
+    agent.pop("train_ratio")
     return agent
 
 
-def test_default_config_is_dreamer_v3_and_size_s_matches_the_paper():
+def test_default_config_is_dreamer_v3_2023_and_size_s_matches_the_paper():
     default = _agent_cfg()
-    v3 = _agent_cfg("preset/dreamer_v3.yaml")
+    v3 = _agent_cfg("preset=dreamer_v3_2023")
     assert default == v3
     s = OmegaConf.load(CONFIGS / "size" / "s.yaml")
     assert (s.deter, s.stoch, s.classes, s.units, s.cnn_depth) == (512, 32, 32, 512, 32)
-    for name in ("xs", "s", "m", "l"):
+    for name in ("xs", "s", "m", "l", "size1m", "size12m", "size200m", "size400m"):
         keys = set(OmegaConf.load(CONFIGS / "size" / f"{name}.yaml"))
         assert {"units", "layers", "cnn_depth", "deter", "stoch", "classes", "hidden"} <= keys
 
 
-@pytest.mark.parametrize("preset", ["dreamer_v1", "dreamer_v2", "dreamer_v3"])
+@pytest.mark.parametrize("preset", ["dreamer_v1", "dreamer_v2", "dreamer_v3", "dreamer_v3_2023"])
 @pytest.mark.parametrize("act_spec", [ActSpec(2, False), ActSpec(3, True)])
 def test_presets_build_and_update(preset, act_spec):
-    cfg = _agent_cfg(f"preset/{preset}.yaml")
+    cfg = _agent_cfg(f"preset={preset}")
     cfg.update(batch_size=2, batch_length=5, horizon=3)
     torch.manual_seed(0)
     if preset == "dreamer_v1" and act_spec.discrete:
         cfg["actor_dist"] = "auto"  # V1 was continuous-only (tanh-normal)
     agent = DreamerAgent(OBS, act_spec, "cpu", **cfg)
-    metrics = agent.update(make_batch(OBS, act_spec, b=2, t=5))
+    t = 5 + agent.data.context
+    batch = make_batch(OBS, act_spec, b=2, t=t)
+    if agent.data.extras:  # replay context: stored latents of the policy
+        for k, spec in agent.data.extras.items():
+            batch[k] = torch.randn(2, t, *spec.shape)
+    metrics = agent.update(batch)
     assert all(torch.isfinite(v) for v in metrics.values())
     expected_latent = {"dreamer_v1": "gaussian"}.get(preset, "categorical")
     assert agent.world_model.rssm.latent == expected_latent
     assert ("wm/loss/cont" in metrics) == (preset != "dreamer_v1")
-    action, _ = agent.act(step_obs(make_batch(OBS, act_spec, b=2, t=5)), None, "explore")
+    action, _ = agent.act(step_obs(batch), None, "explore")
     assert action.shape == (2, act_spec.dim)

@@ -9,12 +9,23 @@ ones are `WorldModel`'s constructor arguments (worldmodels/models/world_model.py
 fields of `DreamerConfig` below. Unknown names fail with the list of valid ones.
 
 One `update(batch)` (a [B, T] sequences batch, row convention of worldmodels.envs.spaces):
-  1. world model: observe the batch, loss terms (reconstruction, reward, continue, KL), Adam step;
-  2. imagine H steps from all B*T posteriors with the actor;
+  1. world model: observe the batch, loss terms (reconstruction, reward, continue, KL);
+  2. imagine H steps from all B*T posteriors with the actor (its input detached, as every
+     release does);
   3. lambda-returns (worldmodels.objectives.returns.lambda_return) bootstrapped by the critic
      (or by the slow critic with `slow_target`); the critic regresses them (plus a pull toward the
      slow critic's output, V3); the actor maximizes them by REINFORCE, dynamics backprop or a mix,
      with returns scaled by the 5-95 percentile range (V3) and an entropy bonus.
+Two ways to step the optimizers:
+  - `optimizer="adam"` (V1, V2, the 2023 V3 release): Adam for the world model, then imagination
+    with the updated model, then Adam steps for actor and critic, each with global-norm clipping.
+  - `optimizer="laprop"` (the current V3 release, dreamerv3/agent.py `train`/`loss`): one loss,
+    sum of the world-model terms, the policy and value losses and the replay value loss (`repval`,
+    a value loss on the replayed posteriors toward `replay_lambda_return`, which trains the world
+    model too), scaled by `ac_loss_scales`; one LaProp step (models/laprop.py) over all parameters.
+`replay_context=K` (the current release: 1): a sequence of K + T rows starts from the latent the
+policy had at row K-1, stored in the replay with the row (`data.extras`), not from the initial
+state; the posteriors the update computes are written back for the T rows (`replay_writeback`).
 Everything stays on the device; metrics are 0-dim tensors; no host sync.
 """
 
@@ -31,27 +42,33 @@ import torch
 from torch import nn
 
 from worldmodels.agents.base import ActMode, Agent, DataSpec
-from worldmodels.envs.spaces import ActSpec, ObsSpec
+from worldmodels.envs.spaces import ActSpec, ArraySpec, ObsSpec
 from worldmodels.models.dists import one_hot
 from worldmodels.models.heads import DistHead, PolicyHead
+from worldmodels.models.init import initialize
+from worldmodels.models.laprop import LaProp
 from worldmodels.models.rssm import State
 from worldmodels.models.world_model import Rollout, WorldModel, autocast, make_adam, plain_specs
 from worldmodels.objectives.dreamer_losses import (
+    AC_LOSS_TERMS,
     ReturnNorm,
     actor_loss,
     critic_loss,
     imagination_weight,
     reinforce_weight,
 )
-from worldmodels.objectives.returns import lambda_return
+from worldmodels.objectives.returns import lambda_return, replay_lambda_return
 
-#: World-model keyword arguments the agent forwards to `WorldModel`.
+#: World-model keyword arguments the agent forwards to `WorldModel` (`cont_discount` is derived
+#: from `contdisc` and `gamma`).
 WM_KEYS = tuple(
     p
     for p in inspect.signature(WorldModel.__init__).parameters
-    if p not in ("self", "obs_spec", "act_spec")
+    if p not in ("self", "obs_spec", "act_spec", "cont_discount")
 )
 CRITIC_HEADS = ("twohot", "mse")
+OPTIMIZERS = ("adam", "laprop")
+IMAG_CONTS = ("prob", "mode")
 
 
 @dataclass
@@ -86,6 +103,27 @@ class DreamerConfig:
     ac_eps: float = 1e-5
     ac_clip: float = 100.0
     compile: bool = False  # torch.compile the RSSM cells and the heads
+    # ---- release switches (defaults: the 2023 release; configs/preset/ sets each release)
+    actor_layers: int | None = None  # None: `layers` (current release: 3)
+    critic_layers: int | None = None  # None: `layers` (current release: 3)
+    actor_outscale: float = 1.0  # initial scale of the policy's output layer (current: 0.01)
+    # the current release's continue convention: the discount 1 - 1/horizon folded into the
+    # continue target (so imagination discounts by the predicted continue alone) and the first
+    # imagined weight from the predicted continue of the start state
+    contdisc: bool = False
+    imag_cont: str = "prob"  # prob | mode (2023: the continue head's 0/1 mode in imagination)
+    dynamics_baseline: bool = (
+        False  # dynamics backprop maximizes (R - V) / S, V with gradient (2023)
+    )
+    optimizer: str = "adam"  # adam (separate, V1/V2/2023) | laprop (one over all, current)
+    laprop_lr: float = 4e-5  # laprop
+    laprop_eps: float = 1e-20  # laprop
+    agc: float = 0.3  # laprop: adaptive gradient clipping
+    warmup: int = 1000  # laprop: linear learning-rate warmup, updates
+    ac_loss_scales: dict[str, float] | None = None  # policy, value, repval (None: 1, 1, 0.3)
+    repval_loss: bool = False  # laprop only: value loss on replayed posteriors (current: true)
+    replay_context: int = 0  # rows of stored policy latent before each sequence (current: 1)
+    prefill_policy: bool = False  # act with the policy while the replay prefills (current: true)
 
 
 AGENT_KEYS = tuple(f.name for f in fields(DreamerConfig))
@@ -126,38 +164,115 @@ class DreamerAgent(Agent):
                 f"valid: {sorted(set(WM_KEYS) | set(AGENT_KEYS))}"
             )
         self.cfg = cfg = DreamerConfig(**{k: v for k, v in hparams.items() if k in AGENT_KEYS})
-        if cfg.critic_head not in CRITIC_HEADS:
-            raise ValueError(
-                f"unknown critic_head {cfg.critic_head!r}; valid: {', '.join(CRITIC_HEADS)}"
-            )
+        self._check_config(cfg)
         self.rho = reinforce_weight(cfg.actor_grad, cfg.actor_grad_mix, act_spec.discrete)
+        scales = dict(cfg.ac_loss_scales or {"policy": 1.0, "value": 1.0, "repval": 0.3})
+        if set(scales) != set(AC_LOSS_TERMS):
+            raise ValueError(
+                f"ac_loss_scales keys {sorted(scales)} must be exactly {sorted(AC_LOSS_TERMS)}"
+            )
+        self.ac_scales = {k: float(v) for k, v in scales.items()}
         wm_kwargs = {k: v for k, v in hparams.items() if k in WM_KEYS}
         wm_kwargs.update(units=cfg.units, layers=cfg.layers, compile=cfg.compile)
+        # contdisc folds the discount into the continue head: without one, gamma discounts
+        self.contdisc = cfg.contdisc and bool(wm_kwargs.get("cont_head", True))
+        if self.contdisc:
+            wm_kwargs["cont_discount"] = cfg.gamma
         if "loss_scales" in wm_kwargs:
             wm_kwargs["loss_scales"] = dict(wm_kwargs["loss_scales"])
-        self.data = DataSpec("sequences", batch=cfg.batch_size, length=cfg.batch_length)
 
         self.world_model = WorldModel(obs_spec, act_spec, **wm_kwargs).to(self.device)
-        feat = self.world_model.feat_dim
-        self.actor = PolicyHead(
-            feat, act_spec, cfg.units, cfg.layers, cfg.actor_dist, cfg.actor_unimix
-        ).to(self.device)
-        twohot = cfg.critic_head == "twohot"
-        self.critic = DistHead(feat, cfg.critic_head, cfg.units, cfg.layers, zero_init=twohot).to(
-            self.device
+        wm = self.world_model
+        feat = wm.feat_dim
+        # Replay context: the policy's posterior (h, z) is stored with each row it acted on.
+        extras: dict[str, ArraySpec] = {}
+        if cfg.replay_context:
+            extras = {
+                "deter": ArraySpec((wm.rssm.deter_dim,), "float32"),
+                "stoch": ArraySpec((wm.rssm.stoch_dim,), "float32"),
+            }
+        self.data = DataSpec(
+            "sequences",
+            batch=cfg.batch_size,
+            length=cfg.batch_length + cfg.replay_context,
+            context=cfg.replay_context,
+            extras=extras,
+            prefill_policy=cfg.prefill_policy,
         )
+        head_kw = dict(norm=wm_kwargs.get("norm", "layer"), act=wm_kwargs.get("act", "silu"))
+        a_layers = cfg.layers if cfg.actor_layers is None else cfg.actor_layers
+        c_layers = cfg.layers if cfg.critic_layers is None else cfg.critic_layers
+        self.actor = PolicyHead(
+            feat,
+            act_spec,
+            cfg.units,
+            a_layers,
+            cfg.actor_dist,
+            cfg.actor_unimix,
+            outscale=cfg.actor_outscale,
+            **head_kw,
+        )
+        twohot = cfg.critic_head == "twohot"
+        self.critic = DistHead(
+            feat,
+            cfg.critic_head,
+            cfg.units,
+            c_layers,
+            wm_kwargs.get("bins", 255),
+            zero_init=twohot,
+            bins_space=wm_kwargs.get("bins_space", "symlog"),
+            **head_kw,
+        )
+        winit = wm_kwargs.get("winit", "torch")
+        initialize(self.actor, winit).to(self.device)
+        initialize(self.critic, winit).to(self.device)
         self.slow_critic = copy.deepcopy(self.critic).requires_grad_(False)
         self.return_norm = ReturnNorm(cfg.return_norm_decay, cfg.return_norm_limit).to(self.device)
         if cfg.compile:
             for head in (self.actor, self.critic, self.slow_critic):
                 head.net.compile(dynamic=False)
 
-        self.model_opt = self.world_model.make_optimizer(cfg.model_lr, cfg.model_eps)
-        self.actor_opt = make_adam(self.actor.parameters(), cfg.actor_lr, cfg.ac_eps, self.device)
-        self.critic_opt = make_adam(
-            self.critic.parameters(), cfg.critic_lr, cfg.ac_eps, self.device
-        )
+        self.opt: LaProp | None = None
+        if cfg.optimizer == "laprop":
+            # dreamerv3/agent.py:74-78: one optimizer over dyn, enc, dec, rew, con, pol, val
+            params = [*wm.parameters(), *self.actor.parameters(), *self.critic.parameters()]
+            self.opt = LaProp(
+                [p for p in params if p.requires_grad],
+                lr=cfg.laprop_lr,
+                eps=cfg.laprop_eps,
+                agc=cfg.agc,
+                warmup=cfg.warmup,
+            )
+        else:
+            self.model_opt = wm.make_optimizer(cfg.model_lr, cfg.model_eps)
+            self.actor_opt = make_adam(
+                self.actor.parameters(), cfg.actor_lr, cfg.ac_eps, self.device
+            )
+            self.critic_opt = make_adam(
+                self.critic.parameters(), cfg.critic_lr, cfg.ac_eps, self.device
+            )
+        self._writeback: dict[str, torch.Tensor] | None = None
         self._updates = 0
+
+    @staticmethod
+    def _check_config(cfg: DreamerConfig) -> None:
+        if cfg.critic_head not in CRITIC_HEADS:
+            raise ValueError(
+                f"unknown critic_head {cfg.critic_head!r}; valid: {', '.join(CRITIC_HEADS)}"
+            )
+        if cfg.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {cfg.optimizer!r}; valid: {', '.join(OPTIMIZERS)}")
+        if cfg.imag_cont not in IMAG_CONTS:
+            raise ValueError(f"unknown imag_cont {cfg.imag_cont!r}; valid: {', '.join(IMAG_CONTS)}")
+        if cfg.repval_loss and cfg.optimizer != "laprop":
+            raise ValueError(
+                "repval_loss=true trains the world model and the critic in one loss: it needs "
+                "optimizer=laprop (the current release's single optimizer)"
+            )
+        if cfg.replay_context < 0:
+            raise ValueError(f"replay_context must be >= 0, got {cfg.replay_context}")
+        if not 0.0 < cfg.gamma <= 1.0:
+            raise ValueError(f"gamma must be in (0, 1], got {cfg.gamma}")
 
     # ---- acting ------------------------------------------------------------------------------
     @torch.no_grad()
@@ -193,25 +308,88 @@ class DreamerAgent(Agent):
             action = action.clamp(-1.0, 1.0)
         return action, (latent, action)
 
+    # ---- replay context ----------------------------------------------------------------------
+    def row_extras(self, state: Any) -> dict[str, torch.Tensor]:
+        """The policy's posterior (h_t, z_t) for the rows it just acted on, [B, D] and [B, Z]
+        (replay context; empty without it)."""
+        if not self.cfg.replay_context:
+            return {}
+        latent = state[0]
+        return {"deter": latent["deter"].float(), "stoch": latent["stoch"].float()}
+
+    def replay_writeback(self) -> dict[str, torch.Tensor] | None:
+        """The posteriors [B, T, ...] the last update computed for the rows it trained on (rows
+        K.. of the batch), to refresh the replay's stored latents; None without replay context."""
+        out, self._writeback = self._writeback, None
+        return out
+
+    def _split_context(
+        self, batch: dict[str, torch.Tensor]
+    ) -> tuple[dict[str, torch.Tensor], State | None, torch.Tensor | None]:
+        """Rows K.. as the training batch, the stored latent of row K-1 as its start state and the
+        previous actions (row K-1's action first; zero where a row starts an episode)."""
+        k = self.cfg.replay_context
+        if not k:
+            return batch, None, None
+        data = {n: v[:, k:] for n, v in batch.items() if n not in ("deter", "stoch")}
+        start = {"deter": batch["deter"][:, k - 1], "stoch": batch["stoch"][:, k - 1]}
+        keep = (~data["is_first"]).float().unsqueeze(-1)  # [B, T, 1]
+        prev = batch["action"][:, k - 1 : -1] * keep
+        return data, start, prev
+
     # ---- learning ----------------------------------------------------------------------------
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """World-model step, then actor and critic steps in imagination. Returns 0-dim metrics."""
-        metrics, post = self.world_model.train_step(batch, self.model_opt, self.cfg.model_clip)
-        start = {k: v.reshape(-1, v.shape[-1]) for k, v in post.items()}  # [B*T, ...]
-        start_cont = 1.0 - batch["is_terminal"].reshape(-1).float()  # [B*T]
-        metrics.update(self._train_behavior(start, start_cont))
+        """World-model step, then actor and critic steps in imagination (or one joint step with
+        `optimizer="laprop"`). Returns 0-dim metrics."""
+        data, start, prev = self._split_context(batch)
+        if self.opt is not None:
+            metrics = self._update_joint(data, start, prev)
+        else:
+            metrics, post = self.world_model.train_step(
+                data, self.model_opt, self.cfg.model_clip, start, prev
+            )
+            self._set_writeback(post)
+            flat = {k: v.reshape(-1, v.shape[-1]) for k, v in post.items()}  # [B*T, ...]
+            start_cont = 1.0 - data["is_terminal"].reshape(-1).float()  # [B*T]
+            metrics.update(self._train_behavior(flat, start_cont))
         self._updates += 1
         if self._updates % self.cfg.slow_critic_every == 0:
             self._update_slow_critic()
         return metrics
 
+    def _set_writeback(self, post: State) -> None:
+        if self.cfg.replay_context:
+            self._writeback = {
+                "deter": post["deter"].detach().float(),
+                "stoch": post["stoch"].detach().float(),
+            }
+
+    def _policy(self, feat: torch.Tensor) -> torch.Tensor:
+        # every release feeds the actor detached features in imagination
+        dist = self.actor(feat.detach())
+        return dist.sample() if self.rho == 1.0 else dist.rsample()
+
     def _imagine(self, start: State) -> Rollout:
         wm, h = self.world_model, self.cfg.horizon
         if self.rho == 1.0:  # pure REINFORCE: no gradient needs to cross the imagined dynamics
             with torch.no_grad():
-                return wm.imagine(start, lambda f: self.actor(f).sample(), h)
+                return wm.imagine(start, self._policy, h)
         with frozen(wm):
-            return wm.imagine(start, lambda f: self.actor(f).rsample(), h)
+            return wm.imagine(start, self._policy, h)
+
+    def _discounts(self, roll: Rollout, start_cont: torch.Tensor | None) -> tuple[Any, ...]:
+        """(imagined continues [H, N], the return's gamma, the weights [H, N]). The weights
+        include the discount: w_0 = start continue, w_t = w_{t-1} * gamma * cont_t (all releases:
+        cumprod(discount * cont)); with contdisc gamma is 1 and the continues carry it."""
+        cont = roll.cont.float()
+        if self.world_model.cont is not None and self.cfg.imag_cont == "mode":
+            cont = (cont > 0.5).float()  # the Bernoulli's mode (2023: heads['cont'](traj).mode())
+        gamma = 1.0 if self.contdisc else self.cfg.gamma
+        if start_cont is None:  # contdisc: the continue head's prediction at the start state
+            assert self.world_model.cont is not None
+            with torch.no_grad():
+                start_cont = self.world_model.cont(roll.feat[0].detach()).mean.float()
+        return cont, gamma, imagination_weight(start_cont, gamma * cont)
 
     def _train_behavior(self, start: State, start_cont: torch.Tensor) -> dict[str, torch.Tensor]:
         cfg = self.cfg
@@ -226,27 +404,34 @@ class DreamerAgent(Agent):
             if self.rho < 1.0:  # dynamics backprop: values must pass gradients to the features
                 with frozen(self.critic):
                     boot = (self.slow_critic if cfg.slow_target else self.critic)(roll.feat).mean
-            ret = lambda_return(
-                roll.reward.float(), boot.float(), roll.cont.float(), cfg.gamma, cfg.lam
-            )  # [H, N]
-            weight = imagination_weight(start_cont, roll.cont.float())  # [H, N]
+            cont, gamma, weight = self._discounts(roll, None if self.contdisc else start_cont)
+            ret = lambda_return(roll.reward.float(), boot.float(), cont, gamma, cfg.lam)  # [H, N]
             scale = (
                 self.return_norm.update(ret)
                 if cfg.return_norm
                 else torch.ones((), device=self.device)
             )
+            base = boot[:-1].float() if cfg.dynamics_baseline and self.rho < 1.0 else value[:-1]
             policy = self.actor(feat[:-1])
             log_prob = policy.log_prob(roll.action.detach())  # [H, N]
             entropy = policy.entropy()  # [H, N]
             a_loss = actor_loss(
-                ret, value[:-1], log_prob, entropy, weight, scale, self.rho, cfg.actor_entropy
+                ret,
+                base,
+                log_prob,
+                entropy,
+                weight,
+                scale,
+                self.rho,
+                cfg.actor_entropy,
+                cfg.dynamics_baseline,
             )
-            pad = ret.detach()[
-                -1:
-            ]  # the last state's critic output has no target: masked out below
+            pad = ret.detach()[-1:]  # the last state's critic output has no target: masked out
             c_lp = critic.log_prob(torch.cat([ret.detach(), pad]))[:-1]
             s_lp = critic.log_prob(slow_value)[:-1] if cfg.slow_reg > 0 else None
             c_loss = critic_loss(c_lp, s_lp, weight, cfg.slow_reg)
+            a_loss = self.ac_scales["policy"] * a_loss
+            c_loss = self.ac_scales["value"] * c_loss
         self.actor_opt.zero_grad(set_to_none=True)
         self.critic_opt.zero_grad(set_to_none=True)
         (a_loss + c_loss).backward()
@@ -254,6 +439,102 @@ class DreamerAgent(Agent):
         c_norm = nn.utils.clip_grad_norm_(self.critic.parameters(), cfg.ac_clip)
         self.actor_opt.step()
         self.critic_opt.step()
+        metrics = self._behavior_metrics(a_loss, c_loss, scale, entropy, ret, value, roll)
+        metrics["agent/actor_grad_norm"] = a_norm.detach()
+        metrics["agent/critic_grad_norm"] = c_norm.detach()
+        return metrics
+
+    def _update_joint(
+        self, data: dict[str, torch.Tensor], start: State | None, prev: torch.Tensor | None
+    ) -> dict[str, torch.Tensor]:
+        """The current release's step (dreamerv3/agent.py `loss`, lines 156-245): one loss over
+        world model, policy, value and replay value; one LaProp step over all parameters."""
+        cfg, wm = self.cfg, self.world_model
+        assert self.opt is not None
+        b, t = data["is_first"].shape
+        with autocast(self.device):
+            terms, post, prior_stat = wm._loss(data, start, prev)
+            wm_loss = wm.total_loss(terms)
+            rep_feat = wm.rssm.feat(post)  # [B, T, F], with gradients (repval trains the model)
+            flat = {k: v.detach().reshape(b * t, v.shape[-1]) for k, v in post.items()}
+            with torch.no_grad():
+                roll = wm.imagine(flat, self._policy, cfg.horizon)
+            feat = roll.feat  # [H+1, N, F], no gradient to the model (ac_grads: False)
+            critic = self.critic(feat)
+            value = critic.mean.detach()  # [H+1, N]
+            with torch.no_grad():
+                slow_value = self.slow_critic(feat).mean
+            tar = slow_value if cfg.slow_target else value
+            start_cont = None if self.contdisc else 1.0 - data["is_terminal"].reshape(-1).float()
+            cont, gamma, weight = self._discounts(roll, start_cont)
+            ret = lambda_return(roll.reward.float(), tar.float(), cont, gamma, cfg.lam)  # [H, N]
+            scale = (
+                self.return_norm.update(ret)
+                if cfg.return_norm
+                else torch.ones((), device=self.device)
+            )
+            policy = self.actor(feat[:-1])
+            log_prob = policy.log_prob(roll.action)  # [H, N]
+            entropy = policy.entropy()
+            a_loss = actor_loss(
+                ret, tar[:-1], log_prob, entropy, weight, scale, 1.0, cfg.actor_entropy
+            )
+            c_lp = critic.log_prob(torch.cat([ret, ret[-1:]]))[:-1]
+            s_lp = critic.log_prob(slow_value)[:-1] if cfg.slow_reg > 0 else None
+            c_loss = critic_loss(c_lp, s_lp, weight, cfg.slow_reg)
+            total = wm_loss + self.ac_scales["policy"] * a_loss + self.ac_scales["value"] * c_loss
+            metrics: dict[str, torch.Tensor] = {}
+            if cfg.repval_loss:
+                r_loss = self._repval_loss(data, rep_feat, ret[0].reshape(b, t))
+                total = total + self.ac_scales["repval"] * r_loss
+                metrics["agent/repval_loss"] = r_loss.detach()
+        self.opt.zero_grad(set_to_none=True)
+        total.backward()
+        self.opt.step()
+        self._set_writeback(post)
+        with torch.no_grad():
+            metrics.update({f"wm/loss/{k}": v.mean().detach() for k, v in terms.items()})
+            metrics["wm/loss"] = wm_loss.detach()
+            metrics["wm/kl"] = wm.rssm.kl(post["stat"], prior_stat).mean()
+            metrics["wm/prior_entropy"] = wm.rssm.entropy(prior_stat).mean()
+            metrics["wm/post_entropy"] = wm.rssm.entropy(post["stat"]).mean()
+            metrics["agent/lr"] = torch.tensor(self.opt.scheduled_lr(), device=self.device)
+        metrics.update(self._behavior_metrics(a_loss, c_loss, scale, entropy, ret, value, roll))
+        return metrics
+
+    def _repval_loss(
+        self, data: dict[str, torch.Tensor], rep_feat: torch.Tensor, boot: torch.Tensor
+    ) -> torch.Tensor:
+        """Value loss on the replayed posteriors [B, T] toward `replay_lambda_return`
+        (dreamerv3/agent.py `repl_loss`, lines 449-479; its discount is 1 - 1/horizon)."""
+        cfg = self.cfg
+        critic = self.critic(rep_feat)  # gradients reach the world model (repval_grad: True)
+        with torch.no_grad():
+            slow = self.slow_critic(rep_feat.detach()).mean  # [B, T]
+        ret = replay_lambda_return(
+            data["reward"].float(),
+            data["is_last"],
+            data["is_terminal"],
+            boot.detach().float(),
+            cfg.gamma,
+            cfg.lam,
+        )  # [B, T-1]
+        weight = (~data["is_last"]).float()[:, :-1]
+        loss = -critic.log_prob(torch.cat([ret, ret[:, -1:]], 1))[:, :-1]
+        if cfg.slow_reg > 0:
+            loss = loss - cfg.slow_reg * critic.log_prob(slow)[:, :-1]
+        return (weight * loss).mean()
+
+    def _behavior_metrics(
+        self,
+        a_loss: torch.Tensor,
+        c_loss: torch.Tensor,
+        scale: torch.Tensor,
+        entropy: torch.Tensor,
+        ret: torch.Tensor,
+        value: torch.Tensor,
+        roll: Rollout,
+    ) -> dict[str, torch.Tensor]:
         return {
             "agent/actor_loss": a_loss.detach(),
             "agent/critic_loss": c_loss.detach(),
@@ -263,8 +544,6 @@ class DreamerAgent(Agent):
             "agent/value_mean": value.mean(),
             "agent/imag_reward_mean": roll.reward.detach().float().mean(),
             "agent/imag_cont_mean": roll.cont.detach().float().mean(),
-            "agent/actor_grad_norm": a_norm.detach(),
-            "agent/critic_grad_norm": c_norm.detach(),
         }
 
     @torch.no_grad()
@@ -298,11 +577,21 @@ class DreamerAgent(Agent):
             "critic": self.critic.state_dict(),
             "slow_critic": self.slow_critic.state_dict(),
             "return_norm": self.return_norm.state_dict(),
-            "model_opt": self.model_opt.state_dict(),
-            "actor_opt": self.actor_opt.state_dict(),
-            "critic_opt": self.critic_opt.state_dict(),
+            **self._optimizer_states(),
             "counters": {"updates": self._updates},
         }
+
+    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        if self.opt is not None:
+            return {"opt": self.opt}
+        return {
+            "model_opt": self.model_opt,
+            "actor_opt": self.actor_opt,
+            "critic_opt": self.critic_opt,
+        }
+
+    def _optimizer_states(self) -> dict[str, Any]:
+        return {k: v.state_dict() for k, v in self._optimizers().items()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.world_model.load_state_dict(state["world_model"])
@@ -310,7 +599,6 @@ class DreamerAgent(Agent):
         self.critic.load_state_dict(state["critic"])
         self.slow_critic.load_state_dict(state["slow_critic"])
         self.return_norm.load_state_dict(state["return_norm"])
-        self.model_opt.load_state_dict(state["model_opt"])
-        self.actor_opt.load_state_dict(state["actor_opt"])
-        self.critic_opt.load_state_dict(state["critic_opt"])
+        for name, opt in self._optimizers().items():
+            opt.load_state_dict(state[name])
         self._updates = int(state["counters"]["updates"])

@@ -87,6 +87,8 @@ class Replay:
         sampling: "uniform" or "recency" (see the module docstring).
         seed: seed of the sampling generator (its state is saved, so a resume samples exactly on).
         recency_exponent: the power of the recency weights (a + 1)^-exponent.
+        extras: keys of `spec` that hold agent entries (e.g. replay-context latents) rather than
+            env data: not observations, and rewritable with `write`.
     """
 
     def __init__(
@@ -99,6 +101,7 @@ class Replay:
         seed: int = 0,
         recency_exponent: float = 1.0,
         device_memory_fraction: float = 0.8,
+        extras: Sequence[str] = (),
     ):
         if sampling not in SAMPLINGS:
             raise ValueError(
@@ -119,7 +122,14 @@ class Replay:
                 f"replay: need num_envs >= 1 and capacity >= num_envs, got {capacity=}, {num_envs=}"
             )
         self.spec = dict(spec)
-        self.obs_keys = [k for k in self.spec if k != "action" and k not in STEP_KEYS]
+        unknown = sorted(set(extras) - set(self.spec))
+        if unknown:
+            raise ValueError(f"replay: extras {unknown} are not keys of the row spec")
+        # extras: per-row entries an agent stores and rewrites (`write`), not observations
+        self.extra_keys = tuple(extras)
+        self.obs_keys = [
+            k for k in self.spec if k != "action" and k not in STEP_KEYS and k not in extras
+        ]
         self.num_envs = num_envs
         self.length = capacity // num_envs  # L: slots per env stream
         self.capacity = self.length * num_envs
@@ -273,9 +283,12 @@ class Replay:
         """Whether some stream holds a transition start with `n_step` rows stored after it."""
         return 1 <= n_step < self.length and self._candidates("transitions", n_step).total > 0
 
-    def sample_sequences(self, batch: int, length: int) -> dict[str, torch.Tensor]:
+    def sample_sequences(
+        self, batch: int, length: int, with_index: bool = False
+    ) -> dict[str, torch.Tensor]:
         """[B, T] windows of consecutive rows of one env stream each, every key of the row spec:
-        obs keys [B, T, ...], "action" [B, T, A], "reward" [B, T], flags [B, T] bool."""
+        obs keys [B, T, ...], "action" [B, T, A], "reward" [B, T], flags [B, T] bool; with
+        `with_index` also "index" [B, T] int64, the rows' storage slots for `write`."""
         _check_positive("sample_sequences", batch=batch, length=length)
         if length > self.length:
             raise ValueError(
@@ -290,7 +303,25 @@ class Replay:
             )
         base, start = self._pick(draws, batch)  # [B] or int, [B]
         flat = self._row(start[:, None] + self._arange("steps", 0, length), base, draws.wrap)
-        return {k: self._gather(k, flat) for k in self.spec}
+        out = {k: self._gather(k, flat) for k in self.spec}
+        if with_index:
+            out["index"] = flat.to(self.device)
+        return out
+
+    def write(self, index: torch.Tensor, values: Mapping[str, torch.Tensor]) -> None:
+        """Overwrites stored entries at the slots `index` [B, T] (from `sample_sequences`) with
+        `values` {key: [B, T, ...]}: agents refresh per-row entries they recomputed (replay
+        context latents). Only keys of the row spec that are not env data may be written."""
+        env_keys = {"action", *STEP_KEYS, *self.obs_keys} - set(self.extra_keys)
+        bad = sorted(set(values) - set(self.extra_keys)) + sorted(set(values) & env_keys)
+        if bad:
+            raise ValueError(
+                f"replay.write: {bad} are not writable; writable: {sorted(self.extra_keys)}"
+            )
+        flat = index.reshape(-1).to(self.storage_device)
+        for k, v in values.items():
+            store = self._flat[k]
+            store[flat] = v.reshape(-1, *store.shape[1:]).to(self.storage_device, store.dtype)
 
     def sample_transitions(self, batch: int, n_step: int, gamma: float) -> dict[str, Any]:
         """n-step transitions: {"obs": {key: [B, ...]}, "action": [B, A], "reward": [B] (discounted

@@ -22,6 +22,7 @@ Transition cores (`core`):
              their own dense layer, concatenated and given to every one of `gru_blocks` groups with
              the group's slice of h, `dyn_layers` block-linear layers + norm, then a block-linear
              layer to the three gates (no norm on the gates)
+`recurrent=False` replaces either core with a dense layer on dense([z, a]).
 The prior is `img_layers` dense layers on h and a linear to the latent's parameters; the
 posterior is `obs_layers` dense layers on [h, e] and a linear (the current release: 2 and 1).
 Initial state (`learned_initial`): True gives h0 = tanh(a learned vector) and z0 = the prior's mode
@@ -158,8 +159,6 @@ class RSSM(nn.Module):
             raise ValueError(f"unknown latent {latent!r}; valid: {', '.join(LATENTS)}")
         if core not in CORES:
             raise ValueError(f"unknown core {core!r}; valid: {', '.join(CORES)}")
-        if core == "block" and not recurrent:
-            raise ValueError("core=block is a recurrent core; recurrent=false needs core=gru")
         if img_layers < 1 or obs_layers < 1:
             raise ValueError(
                 f"img_layers and obs_layers must be >= 1, got {img_layers}, {obs_layers}"
@@ -173,6 +172,8 @@ class RSSM(nn.Module):
 
         kind = norm_kind(norm)
         self.img_in: nn.Module = nn.Identity()
+        if not recurrent:  # any core: a memoryless transition MLP (the SSM ablation)
+            core = self.core_kind = "gru"
         if core == "block":
             self.core: nn.Module = BlockCore(
                 self.stoch_dim, act_dim, deter, hidden, gru_blocks, dyn_layers, kind, act
