@@ -86,7 +86,7 @@ def load_run(run_dir: str | Path, device: torch.device, time_limit: int | None =
     loaded = OmegaConf.to_container(OmegaConf.load(run_dir / "config.yaml"), resolve=True)
     assert isinstance(loaded, dict)
     config: dict[str, Any] = {str(k): v for k, v in loaded.items()}
-    payload = torch.load(run_dir / "world_model.pt", map_location="cpu", weights_only=False)
+    payload = checkpoint.load_torch_file(run_dir / "world_model.pt", "world model")
     limit = time_limit if time_limit is not None else config.get("trainer", {}).get("time_limit")
     envs = make_vec_env(
         config["env"], 1, int(config.get("seed", 0)), asynchronous=False, time_limit=limit

@@ -2,17 +2,19 @@
 
     python -m worldmodels.train agent=dreamer env=dmc_vision env.task=walker_walk seed=1
     python -m worldmodels.train ... resume=true        # continue this command's run
-    python -m worldmodels.train resume=runs/NAME       # continue the run in that dir
+    python -m worldmodels.train resume=runs/NAME       # continue the run in that dir (no quotes)
+    python -m worldmodels.train resume=last trainer.steps=2000000   # the newest run, longer
     python -m worldmodels.train -m seed=0,1,2 +ablation=none,no_free_nats   # a sweep
 
 The run dir (printed at start) is runs/<overrides> unless `run_dir=...` is given. This module is
 the only place that turns Hydra config into plain objects: envs, agent, store, logger, loop.
+Before anything is built the config is checked against its schema (worldmodels.config.schema);
+every user error is one line on stderr and exit code 2 (worldmodels.errors).
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import sys
 from pathlib import Path
 from typing import Any, cast
@@ -20,16 +22,18 @@ from typing import Any, cast
 import hydra
 import numpy as np
 import torch
-from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
 from worldmodels.agents.base import build_agent
+from worldmodels.config.compose import CONFIG_DIR, check_command_line, check_config, compose_config
+from worldmodels.config.resume import config_of_run, quote_path_overrides, resume_kind, resumed_dir
+from worldmodels.errors import UserError, exit_on_errors, hydra_user_error_exit
 from worldmodels.training import checkpoint
-from worldmodels.training.loop import Loop, NonFiniteLossError, TrainerConfig
+from worldmodels.training.loop import Loop, TrainerConfig
+from worldmodels.training.preemption import Preempted, StopSignals
+from worldmodels.training.run_dir import prepare
 
-CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
-#: Config keys that must match between a checkpoint and the command resuming it.
-COMPAT_PREFIXES = ("agent.", "env.", "size.")
+__all__ = ["CONFIG_DIR", "UserError", "cli", "main", "run", "train"]
 
 OmegaConf.register_new_resolver("wm_run_name", lambda s: _safe_name(s) or "default", replace=True)
 OmegaConf.register_new_resolver(
@@ -37,10 +41,6 @@ OmegaConf.register_new_resolver(
     lambda run_dir, s: str(run_dir) if run_dir else f"runs/{_safe_name(s) or 'default'}",
     replace=True,
 )
-
-
-class UserError(ValueError):
-    """Bad input from the user (config, paths): reported as one line, no traceback."""
 
 
 def _safe_name(overrides: str) -> str:
@@ -73,45 +73,27 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _flat(cfg: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in cfg.items():
-        if isinstance(v, dict):
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
+def train(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None) -> Path:
+    """Builds every part from `cfg` and runs (or resumes) the run in `run_dir`; returns run_dir.
+    `overrides` (the command's) go to overrides.yaml when the run starts afresh. Raises
+    UserError/CheckpointError before anything is built, RunFailed when the run breaks, and
+    Preempted after the checkpoint a SIGTERM/SIGINT asked for."""
+    with StopSignals() as stop:
+        return _train(cfg, Path(run_dir), overrides, stop)
 
 
-def _compat_view(config: dict[str, Any]) -> dict[str, Any]:
-    return {
-        k: v
-        for k, v in _flat(config).items()
-        if k.startswith(COMPAT_PREFIXES) and not k.endswith(".compile")
-    }
-
-
-def train(cfg: DictConfig, run_dir: Path) -> Path:
-    """Builds every part from `cfg` and runs (or resumes) the run in `run_dir`; returns run_dir."""
+def _train(cfg: DictConfig, run_dir: Path, overrides: list[str] | None, stop: StopSignals) -> Path:
     from worldmodels.data.replay import Replay
     from worldmodels.data.rollout import RolloutBuffer
     from worldmodels.envs.make import make_vec_env, parse_env_config
     from worldmodels.envs.spaces import row_spec
     from worldmodels.logger.metrics import Logger
 
-    resume = cfg.resume not in (False, None, "false", "False")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    state, ckpt_dir = None, None
-    if resume:
-        state, ckpt_dir = checkpoint.load(run_dir)
-    elif checkpoint.has_checkpoint(run_dir):
-        raise UserError(
-            f"{run_dir} already holds a run; add resume=true to continue it, "
-            "or pick another run_dir=..."
-        )
-    config = cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=True))
-    if state is not None:
-        checkpoint.check_compatible(_compat_view(state["config"]), _compat_view(config), "config")
+    config = check_config(cfg)  # the schema, before any env is built
+    start = prepare(run_dir, config, overrides)
+    if start.nothing_to_do:
+        return run_dir
+    state, ckpt_dir = start.state, start.ckpt_dir
 
     device = resolve_device(cfg.device)
     seed = int(cfg.seed)
@@ -165,97 +147,86 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
                 recency_exponent=float(cfg.replay.recency_exponent),
             )
             print(store.describe(), flush=True)
-        if state is None:
-            OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
-        logger = Logger(run_dir, tensorboard=bool(cfg.logger.tensorboard))
+        # a resume hides TensorBoard events written after its checkpoint (metrics.jsonl lines
+        # past it were dropped by `prepare`): each event is in the run once
+        purge = start.env_frames + 1 if state is not None else None
+        logger = Logger(run_dir, tensorboard=bool(cfg.logger.tensorboard), purge_step=purge)
         loop = Loop(
             tcfg, envs, make_eval_envs, agent, store, logger, run_dir, action_repeat, seed, config
         )
         if isinstance(store, Replay):
             loop.extra_state = {"replay_capacity": store.capacity}
+        loop.stop_signals = stop
+        loop.allow_empty_replay = bool(config.get("resume_without_replay"))
+        loop.new_optimizer_settings = start.new_optimizer_settings
         print(
             f"run dir: {run_dir}  (device {device}, agent {type(agent).__name__}, "
             f"env {env_cfg['suite']}:{env_cfg['task']})",
             flush=True,
         )
         try:
-            loop.run(state, ckpt_dir)
+            final = loop.run(state, ckpt_dir)
         finally:
             loop.close()
     finally:
         envs.close()
+    if final == "preempted" and stop.requested is not None:
+        print(
+            f"preempted ({Preempted(stop.requested)}) at {loop.counters['env_frames']} frames: "
+            f"checkpoint written in {checkpoint.checkpoint_dir(run_dir)}; the same command with "
+            "resume=true continues",
+            flush=True,
+        )
+        raise Preempted(stop.requested)
     return run_dir
 
 
 def resolve_run_dir(cfg: DictConfig, default: Path) -> Path:
-    """run_dir=PATH wins; resume=PATH points at a run dir; else the Hydra run dir."""
-    if cfg.run_dir:
-        return Path(cfg.run_dir)
-    if isinstance(cfg.resume, str) and cfg.resume not in ("true", "false", "True", "False"):
-        return Path(cfg.resume)
-    return default
+    """run_dir=PATH wins (resume=PATH sets it); else the Hydra run dir."""
+    return Path(cfg.run_dir) if cfg.run_dir else default
 
 
-def _load_resumed_config(cfg: DictConfig) -> DictConfig:
-    """resume=RUN_DIR alone: the run's own saved config, so the user need not repeat overrides."""
-    if isinstance(cfg.resume, str) and cfg.resume not in ("true", "false", "True", "False"):
-        path = Path(cfg.resume) / "config.yaml"
-        if not path.exists():
-            raise UserError(f"resume={cfg.resume}: no config.yaml there; point resume at a run dir")
-        saved = OmegaConf.load(path)
-        assert isinstance(saved, DictConfig)
-        saved.resume = True
-        saved.run_dir = str(Path(cfg.resume))
-        return saved
+def resumed_config(cfg: DictConfig, overrides: list[str]) -> DictConfig:
+    """resume=RUN_DIR or resume=last: that run's saved config plus what `overrides` change
+    (checked when the run starts: safe changes applied, the rest refused); else `cfg`."""
+    if resume_kind(cfg.resume) in ("last", "path"):
+        where = resumed_dir(cfg.resume)
+        assert where is not None
+        return config_of_run(where, overrides, compose_config)
     return cfg
-
-
-def _save_overrides(run_dir: Path) -> None:
-    from hydra.core.hydra_config import HydraConfig
-
-    overrides = list(HydraConfig.get().overrides.task)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if not (run_dir / "overrides.yaml").exists():
-        OmegaConf.save(OmegaConf.create(overrides), run_dir / "overrides.yaml")
 
 
 def run(overrides: list[str]) -> Path:
     """In-process entry for tests and notebooks: compose the config with `overrides` and train.
     Needs `run_dir=...` among the overrides (no Hydra run dir exists outside `main`)."""
-    from hydra import compose, initialize_config_dir
-
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose(config_name="config", overrides=overrides)
-    cfg = _load_resumed_config(cfg)
+    overrides = quote_path_overrides(list(overrides))
+    cfg = resumed_config(compose_config(overrides), overrides)
     if not cfg.run_dir:
         raise UserError("run(...) needs a run_dir=... override")
-    run_dir = Path(cfg.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if not (run_dir / "overrides.yaml").exists():
-        OmegaConf.save(OmegaConf.create(list(overrides)), run_dir / "overrides.yaml")
-    return train(cfg, run_dir)
+    return train(cfg, Path(cfg.run_dir), overrides)
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
 def main(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
 
-    try:
-        cfg = _load_resumed_config(cfg)
+    with exit_on_errors():
+        overrides = list(HydraConfig.get().overrides.task)
+        cfg = resumed_config(cfg, overrides)
         run_dir = resolve_run_dir(cfg, Path(HydraConfig.get().runtime.output_dir))
-        _save_overrides(run_dir)
-        train(cfg, run_dir)
-    except (UserError, checkpoint.CheckpointError, NonFiniteLossError, ValueError) as err:
-        if os.environ.get("WM_DEBUG"):
-            raise
-        print(f"worldmodels: error: {err}", file=sys.stderr, flush=True)
-        sys.exit(2)
-    except InstantiationException as err:  # an agent rejecting its arguments or env
-        if os.environ.get("WM_DEBUG"):
-            raise
-        print(f"worldmodels: error: {err.__cause__ or err}", file=sys.stderr, flush=True)
-        sys.exit(2)
+        train(cfg, run_dir, overrides)
+
+
+def cli() -> None:
+    """`python -m worldmodels.train ARGS`: run paths need no quotes, the command line is
+    composed and checked before Hydra starts (one line, exit code 2, on any user error)."""
+    args = quote_path_overrides(sys.argv[1:])
+    with exit_on_errors():
+        check_command_line(args)
+    sys.argv = [sys.argv[0], *args]
+    with hydra_user_error_exit():
+        main()
 
 
 if __name__ == "__main__":
-    main()
+    cli()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -16,6 +17,7 @@ import hydra
 import torch
 
 from worldmodels.envs.spaces import ActSpec, ObsSpec
+from worldmodels.errors import UserError
 
 DataKind = Literal["sequences", "transitions", "rollouts", "none"]
 ActMode = Literal["explore", "eval"]
@@ -107,6 +109,30 @@ class Agent(ABC):
         return sig
 
 
+def check_agent_options(agent_cfg: Mapping[str, Any]) -> None:
+    """UserError (one line, the valid options listed) when the config node names options its
+    `_target_` class does not take; needs no env, so it runs before any is built."""
+    target = agent_cfg.get("_target_")
+    if not isinstance(target, str) or not target:
+        raise UserError(
+            "agent._target_ must name an Agent class, e.g. worldmodels.agents.sac.SACAgent"
+        )
+    try:
+        cls = hydra.utils.get_object(target)
+    except Exception as err:  # hydra wraps import errors in several types
+        raise UserError(f"agent._target_={target!r} cannot be imported ({err})") from err
+    params = inspect.signature(cls).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return
+    unknown = sorted({str(k) for k in agent_cfg if not str(k).startswith("_")} - set(params))
+    if unknown:
+        valid = sorted(set(params) - {"self", "obs_spec", "act_spec", "device"})
+        raise UserError(
+            f"unknown agent options {unknown} for {cls.__name__} (agent.{unknown[0]}); "
+            f"valid: {valid}"
+        )
+
+
 def build_agent(
     agent_cfg: Any, obs_spec: ObsSpec, act_spec: ActSpec, device: str | torch.device
 ) -> Agent:
@@ -114,14 +140,8 @@ def build_agent(
     env specs. The specs go in after instantiation (`_partial_`): keyword arguments given to
     `hydra.utils.instantiate` itself are merged into the config, so the agent would get OmegaConf
     copies of the spec dataclasses, whose every attribute read costs microseconds in `act`."""
+    check_agent_options(agent_cfg)
     factory = hydra.utils.instantiate(agent_cfg, _partial_=True)
-    func = getattr(factory, "func", factory)
-    params = inspect.signature(func).parameters
-    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        unknown = sorted(set(getattr(factory, "keywords", {})) - set(params))
-        if unknown:
-            valid = sorted(set(params) - {"self", "obs_spec", "act_spec", "device"})
-            raise ValueError(f"unknown agent options {unknown} for {func.__name__}; valid: {valid}")
     agent = factory(obs_spec=obs_spec, act_spec=act_spec, device=device)
     if not isinstance(agent, Agent):
         raise ValueError(

@@ -93,7 +93,9 @@ def load_world_model(path: str | Path, device: torch.device) -> WorldModel:
             f"world_model_path {str(path)!r} does not exist; give RUN_DIR/world_model.pt of a run "
             "whose agent has a world model (e.g. agent=dreamer)"
         )
-    payload = torch.load(path, map_location=device, weights_only=False)
+    from worldmodels.training.checkpoint import load_torch_file  # CRC-checked: no silent garbage
+
+    payload = load_torch_file(path, "world model")
     if "config" not in payload:
         raise ValueError(f"{path} has no world-model config; it was not written by WorldModel")
     wm = WorldModel.from_config(payload["config"])

@@ -21,6 +21,8 @@ DEFAULT_IGNORED_KEYS = (
     "resume",
     "device",
     "run_dir",
+    "resume_*",
+    "trainer.stop_after",
     "hydra.*",
     "hydra/*",
     "logger.*",

@@ -2,7 +2,8 @@
 
 A run dir holds `config.yaml` (the resolved config), `overrides.yaml` (the Hydra override strings;
 Hydra's own `.hydra/overrides.yaml` is the fallback), `metrics.jsonl` (one JSON object per log
-event, each with "env_frames") and `status.json` ({"state", "env_frames", "target_frames"}).
+event, each with "env_frames") and `status.json` ({"state", "env_frames", "target_frames", "pid",
+"host", "heartbeat"}; a "running" run whose process is gone or whose heartbeat stopped is "dead").
 
 Nothing is dropped silently: a directory that looks like a run but lacks a piece, a run whose
 status says it failed or that is still running, and unreadable metric lines all become `Issue`s,
@@ -22,7 +23,9 @@ from typing import Any, Literal
 import numpy as np
 import yaml
 
-RunState = Literal["done", "running", "stopped", "failed", "unknown"]
+from worldmodels.training.status import liveness
+
+RunState = Literal["done", "running", "stopped", "preempted", "failed", "dead", "unknown"]
 IssueKind = Literal["missing", "partial", "running", "failed", "excluded", "unnormalized"]
 
 RUN_FILES = ("metrics.jsonl", "config.yaml")
@@ -154,6 +157,7 @@ def load_run(run_dir: Path) -> tuple[Run, list[Issue]]:
     run = Run(path=run_dir, config=config, overrides=overrides, records=records, bad_lines=bad)
     run.metric_keys = {k for r in records for k in r}
     status_path = run_dir / "status.json"
+    status: dict[str, Any] = {}
     if status_path.is_file():
         try:
             status = json.loads(status_path.read_text())
@@ -161,7 +165,10 @@ def load_run(run_dir: Path) -> tuple[Run, list[Issue]]:
             status = {}
             issues.append(Issue(where, "partial", "status.json is not valid JSON"))
         state = status.get("state", "unknown")
-        run.state = state if state in ("done", "running", "stopped", "failed") else "unknown"
+        known = ("done", "running", "stopped", "preempted", "failed")
+        run.state = state if state in known else "unknown"
+        if run.state == "running" and liveness(status) == "dead":
+            run.state = "dead"
         run.target_frames = status.get("target_frames")
         run.status_frames = status.get("env_frames")
     else:
@@ -177,6 +184,17 @@ def load_run(run_dir: Path) -> tuple[Run, list[Issue]]:
         idle_h = (time.time() - max(p.stat().st_mtime for p in run_dir.glob("*.json*"))) / 3600
         stale = f"; nothing written for {idle_h:.1f} h: dead?" if idle_h > STALE_HOURS else ""
         issues.append(Issue(where, "running", f"still running: {progress}{stale}"))
+    elif run.state == "dead":  # killed without a chance to say so (kill -9, OOM, node failure)
+        issues.append(
+            Issue(
+                where,
+                "failed",
+                f"died at {progress} (pid {status.get('pid')} on {status.get('host')} is gone or "
+                "silent; resume=true continues from its last checkpoint)",
+            )
+        )
+    elif run.state == "preempted":  # SIGTERM/SIGINT: checkpointed at a safe point
+        issues.append(Issue(where, "partial", f"preempted at {progress} (resume=true continues)"))
     elif run.state == "failed":
         issues.append(Issue(where, "failed", f"failed at {progress}"))
     elif run.state == "stopped":  # trainer.stop_after: a time slice ended; resume=true continues
@@ -249,7 +267,8 @@ def discover_runs(dirs: list[str | Path]) -> tuple[list[Run], list[Issue]]:
                         "(job died before training?)",
                     )
                 )
-            subdirs[:] = sorted(d for d in subdirs if d not in RUN_SUBDIRS)
+            # hidden dirs (.aborted/, .submitit/, checkpoint temp dirs) never hold runs
+            subdirs[:] = sorted(d for d in subdirs if d not in RUN_SUBDIRS and d[:1] != ".")
     if not runs:
         where = ", ".join(str(d) for d in dirs)
         raise ValueError(

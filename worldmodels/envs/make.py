@@ -14,6 +14,7 @@ Single-env wrapper stack (wrappers.py): base -> TimeLimit(frames) -> ActionRepea
 from __future__ import annotations
 
 import functools
+import signal
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -111,6 +112,14 @@ def parse_env_config(env_cfg: Mapping[str, Any] | EnvConfig) -> EnvConfig:
     return cfg
 
 
+def _make_in_worker(make_one: Any) -> gym.Env:
+    """Runs in an env worker process: the main process alone decides when workers stop (after
+    its checkpoint), so a SIGTERM/SIGINT sent to the whole process group must not kill them."""
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, signal.SIG_IGN)
+    return make_one()
+
+
 def _frame_limit(*limits: int | None) -> int | None:
     given = [int(x) for x in limits if x is not None]
     return min(given) if given else None
@@ -193,6 +202,8 @@ def make_vec_env(
     make_one = functools.partial(make_env, cfg, time_limit, gl_backend)
     renders = cfg.pixels and cfg.suite != "dummy"  # dummy envs draw with numpy, no GL
     context = "spawn" if renders and _fork_unsafe_for_gl() else "fork"
+    if asynchronous:
+        make_one = functools.partial(_make_in_worker, make_one)
     return VecEnv(
         [make_one] * num_envs,
         seed=seed,

@@ -8,8 +8,9 @@ envs ended on the previous step. Auto-reset happens in one place (gymnasium), on
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import gymnasium as gym
 import numpy as np
@@ -17,8 +18,32 @@ from gymnasium import spaces
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 
 from worldmodels.envs.spaces import ActSpec, ArraySpec, ObsSpec
+from worldmodels.errors import RunFailed
 
 Row = dict[str, np.ndarray]
+F = TypeVar("F", bound=Callable[..., Any])
+#: What talking to a dead worker process raises.
+_DEAD_WORKER = (BrokenPipeError, EOFError, ConnectionResetError)
+
+
+class EnvWorkerError(RunFailed):
+    """An env worker process died (killed, out of memory): the run cannot go on."""
+
+
+def _worker_guard(method: F) -> F:
+    """Turns a dead worker's pipe error into EnvWorkerError naming the worker(s)."""
+
+    @functools.wraps(method)
+    def wrapper(self: VecEnv, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except _DEAD_WORKER as err:
+            raise EnvWorkerError(
+                f"env worker process died ({self._dead_workers()}; {type(err).__name__}); "
+                "the run stops, its last checkpoint is kept (resume=true continues)"
+            ) from err
+
+    return wrapper  # type: ignore[return-value]
 
 
 def obs_spec_of(space: gym.Space) -> ObsSpec:
@@ -74,6 +99,12 @@ class VecEnv:
         self._ended: np.ndarray | None = None  # [N] bool: env's last row was is_last
         self._closed = False
 
+    def _dead_workers(self) -> str:
+        procs = getattr(self._venv, "processes", [])
+        dead = [(i, p.exitcode) for i, p in enumerate(procs) if p.exitcode is not None]
+        return ", ".join(f"worker {i} exit code {code}" for i, code in dead) or "no exit code yet"
+
+    @_worker_guard
     def reset(self, seed: int | None = None) -> Row:
         """Reset all envs; returns first rows [N, ...] (reward 0, is_first True)."""
         if seed is None and self._ended is None:
@@ -84,6 +115,7 @@ class VecEnv:
         return self._row(obs, np.zeros(n, np.float32), np.ones(n, bool), self._ended,
                          np.zeros(n, bool))
 
+    @_worker_guard
     def step(self, action: np.ndarray) -> Row:
         """Step with float32 actions [N, A]; envs whose last row was is_last reset instead."""
         if self._ended is None:
@@ -111,11 +143,13 @@ class VecEnv:
                    is_terminal=is_terminal.copy())
         return row
 
+    @_worker_guard
     def get_rng_state(self) -> list[Any]:
         """Each env's random state (picklable), for checkpoints. With `set_rng_state` after a
         `reset(seed)`, the next resets draw the same episodes as the saved envs would have."""
         return list(self._venv.get_attr("rng_state"))
 
+    @_worker_guard
     def set_rng_state(self, states: Sequence[Any]) -> None:
         """Restore the states from `get_rng_state` (one per env)."""
         if len(states) != self.num_envs:
@@ -126,6 +160,13 @@ class VecEnv:
         """Stop the workers (idempotent)."""
         if not self._closed:
             self._closed = True
+            procs = getattr(self._venv, "processes", [])
+            if any(p.exitcode is not None for p in procs):  # a worker died: stop the others
+                for proc in procs:  # without asking them (they ignore SIGTERM: see make.py)
+                    if proc.is_alive():
+                        proc.kill()
+                    proc.join(timeout=5)
+                return
             self._venv.close()
 
     def __enter__(self) -> VecEnv:

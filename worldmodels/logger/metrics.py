@@ -39,6 +39,15 @@ class MetricMean:
                 self._sums[key] = value
                 self._counts[key] = 1
 
+    def peek(self, select: Any) -> dict[str, float]:
+        """Means of the metrics whose name `select(name)` accepts, without resetting them (one
+        host transfer): the health check before an evaluation."""
+        keys = [k for k in self._sums if select(k)]
+        if not keys:
+            return {}
+        values = torch.stack([self._sums[k].to("cpu") for k in keys]).tolist()
+        return {k: v / self._counts[k] for k, v in zip(keys, values)}
+
     @property
     def empty(self) -> bool:
         return not self._sums
@@ -65,7 +74,15 @@ def non_finite(metrics: dict[str, float]) -> list[str]:
 class Logger:
     """Writes every log event to metrics.jsonl, TensorBoard (RUN_DIR/tb) and the console."""
 
-    def __init__(self, run_dir: Path, tensorboard: bool = True, console: bool = True):
+    def __init__(
+        self,
+        run_dir: Path,
+        tensorboard: bool = True,
+        console: bool = True,
+        purge_step: int | None = None,
+    ):
+        """`purge_step` (a resume): TensorBoard hides the events an earlier process wrote at
+        this env frame and later (they were written after the checkpoint being resumed)."""
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._jsonl = open(self.run_dir / "metrics.jsonl", "a", buffering=1)  # noqa: SIM115 (kept open)
@@ -73,7 +90,7 @@ class Logger:
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
-            self._tb = SummaryWriter(str(self.run_dir / "tb"))
+            self._tb = SummaryWriter(str(self.run_dir / "tb"), purge_step=purge_step)
         self.console = console
         self._start = time.time()
 

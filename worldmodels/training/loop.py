@@ -10,7 +10,6 @@ Counters: `env_frames` (after action repeat; budgets and clocks count these), `p
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass
@@ -22,14 +21,13 @@ import torch
 
 from worldmodels.agents.base import Agent
 from worldmodels.envs.spaces import sample_actions
-from worldmodels.logger.metrics import Logger, MetricMean, non_finite
-from worldmodels.training import checkpoint
+from worldmodels.logger.metrics import Logger, MetricMean
+from worldmodels.training import checkpoint, optim_settings
 from worldmodels.training.clocks import Every, Ratio
 from worldmodels.training.evaluate import evaluate
-
-
-class NonFiniteLossError(RuntimeError):
-    """A loss became NaN or infinite; the run stops and keeps its last good checkpoint."""
+from worldmodels.training.health import NonFiniteLossError, check_health
+from worldmodels.training.preemption import Preempted, StopSignals
+from worldmodels.training.status import StatusFile
 
 
 @dataclass
@@ -50,6 +48,8 @@ class TrainerConfig:
     #: stop this invocation (with a checkpoint) at this many env frames, to resume later: for
     #: time-sliced cluster jobs; the budget (`steps`) and the replay size stay those of the run
     stop_after: int | None = None
+    #: a network whose parameters' global L2 norm exceeds this has diverged: the run stops
+    param_norm_limit: float = 1e6
     progress: bool = True
     video: bool = True
 
@@ -106,12 +106,22 @@ class Loop:
         self._last_ckpt_frame = -1
         #: Extra entries the entry point wants in every checkpoint (e.g. the replay capacity).
         self.extra_state: dict[str, Any] = {}
+        #: SIGTERM/SIGINT seen by the entry point: the loop stops at its next safe point.
+        self.stop_signals: StopSignals | None = None
+        #: Resume without the checkpoint's replay (resume_without_replay=true), else an error.
+        self.allow_empty_replay = False
+        #: Keep the freshly built agent's optimizer settings over the checkpoint's
+        #: (resume_new_optimizer_settings=true).
+        self.new_optimizer_settings = False
+        self.status = StatusFile(run_dir, cfg.steps)
 
     # ---------------------------------------------------------------- main loop
     def run(
         self, resume_state: dict[str, Any] | None = None, resume_dir: Path | None = None
-    ) -> None:
-        """Runs until `cfg.steps` env frames; resumes from a loaded checkpoint when given."""
+    ) -> str:
+        """Runs until `cfg.steps` env frames (or `cfg.stop_after`, or a stop signal); resumes
+        from a loaded checkpoint when given. Returns the final state: "done", "stopped" (the
+        time slice ended) or "preempted" (a signal; a checkpoint was written)."""
         if resume_state is not None:
             self._restore(resume_state, resume_dir)
         else:
@@ -119,17 +129,20 @@ class Loop:
             self.act_state = self.agent.init_state(self.num_envs)
         self._write_status("running")
         bar = self._progress_bar()
+        state = "failed"
         try:
             end = (
                 self.cfg.steps
                 if self.cfg.stop_after is None
                 else min(self.cfg.steps, self.cfg.stop_after)
             )
-            while self.counters["env_frames"] < end:
+            while self.counters["env_frames"] < end and not self._stop_requested():
                 before = self.counters["env_frames"]
                 self._env_step()
                 self._train()
                 self._clocks()
+                if self.status.due():
+                    self._write_status("running")
                 if bar is not None:
                     bar.update(self.counters["env_frames"] - before)
                     bar.set_postfix(
@@ -138,19 +151,30 @@ class Loop:
                         refresh=False,
                     )
             frame = self.counters["env_frames"]
-            if self._last_eval_frame != frame and self.cfg.eval_every > 0:
+            done = frame >= self.cfg.steps
+            # Only the end of the run gets a final evaluation: at the end of a time slice or a
+            # preemption an evaluation (its video draws from the replay sampler) would make the
+            # resumed run differ from an uninterrupted one.
+            if done and self._last_eval_frame != frame and self.cfg.eval_every > 0:
                 self._evaluate()
             self._log()
             if self._last_ckpt_frame != frame:
                 self._checkpoint()
-            self._write_status("done" if frame >= self.cfg.steps else "stopped")
-        except BaseException:
-            self._write_status("failed")
+            state = "done" if done else "preempted" if self._stop_requested() else "stopped"
+        except Preempted:  # a second signal: out now, the last checkpoint stays
+            state = "preempted"
             raise
         finally:
-            if bar is not None:
-                bar.close()
-            self.logger.flush()
+            try:
+                self._write_status(state)
+            finally:
+                if bar is not None:
+                    bar.close()
+                self.logger.flush()
+        return state
+
+    def _stop_requested(self) -> bool:
+        return self.stop_signals is not None and self.stop_signals.requested is not None
 
     def _env_step(self) -> None:
         row = self.pending
@@ -236,6 +260,7 @@ class Loop:
     def _clocks(self) -> None:
         frame = self.counters["env_frames"]
         if self.clocks["eval"](frame):
+            self._check_health(self.metrics.peek(_is_loss))  # a diverged policy never acts
             self._evaluate()
         if self.clocks["log"](frame):
             self._log()
@@ -247,14 +272,7 @@ class Loop:
         if self._last_log[1] == self.counters["env_frames"] and self.metrics.empty:
             return  # nothing new since the last event (e.g. a checkpoint right after a log)
         metrics = self.metrics.read()
-        bad = non_finite({k: v for k, v in metrics.items() if "loss" in k})
-        if bad:
-            raise NonFiniteLossError(
-                f"non-finite loss at env frame {self.counters['env_frames']} (grad step "
-                f"{self.counters['grad_steps']}): {', '.join(f'{k}={metrics[k]}' for k in bad)}; "
-                f"stopped; the last good checkpoint in "
-                f"{checkpoint.checkpoint_dir(self.run_dir)} is kept"
-            )
+        self._check_health({k: v for k, v in metrics.items() if _is_loss(k)})
         now, frames0, grads0 = self._last_log
         dt = max(time.time() - now, 1e-9)
         metrics["perf/fps"] = (self.counters["env_frames"] - frames0) / dt
@@ -265,6 +283,17 @@ class Loop:
         metrics.update(self.agent.observe_metrics())
         self._last_log = (time.time(), self.counters["env_frames"], self.counters["grad_steps"])
         self.logger.log(self._counter_view(), metrics)
+
+    def _check_health(self, losses: dict[str, float]) -> None:
+        """Every loss finite, every network's weights finite and bounded (NonFiniteLossError)."""
+        where = f"env frame {self.counters['env_frames']} (grad step {self.counters['grad_steps']})"
+        ckpt = checkpoint.checkpoint_dir(self.run_dir)
+        note = (
+            f"the last good checkpoint in {ckpt} is kept"
+            if checkpoint.has_checkpoint(self.run_dir)
+            else "no checkpoint was written before"
+        )
+        check_health(losses, self.agent, self.cfg.param_norm_limit, where, note)
 
     def _evaluate(self) -> None:
         self._last_eval_frame = self.counters["env_frames"]
@@ -315,14 +344,23 @@ class Loop:
             **self.extra_state,
         }
         store = self.store if (self.cfg.save_replay and hasattr(self.store, "save")) else None
-        checkpoint.save(self.run_dir, state, store)
+        info = {
+            "env_frames": self.counters["env_frames"],
+            # resumes exactly when every env's pending row ends its episode (see _restore)
+            "exact": bool(np.asarray(self.pending["is_last"]).all()) if self.pending else False,
+            "store": type(self.store).__name__ if self.store is not None else None,
+        }
+        checkpoint.save(self.run_dir, state, store, info)
         world_model = getattr(self.agent, "world_model", None)
         if world_model is not None:
             _save_world_model(self.run_dir, self.agent)
         self._write_status("running")
 
     def _restore(self, state: dict[str, Any], ckpt_dir: Path | None) -> None:
+        fresh_settings = optim_settings.snapshot(self.agent)
         self.agent.load_state_dict(state["agent"])
+        if self.new_optimizer_settings:
+            optim_settings.restore(self.agent, fresh_settings)
         self.counters.update(state["counters"])
         for k, c in self.clocks.items():
             c.load_state_dict(state["clocks"][k])
@@ -338,13 +376,7 @@ class Loop:
         self._train_start_steps = state["train"]["start"]
         replay_dir = ckpt_dir / checkpoint.REPLAY_DIR if ckpt_dir is not None else None
         if self.store is not None and hasattr(self.store, "load"):
-            if replay_dir is not None and replay_dir.exists():
-                self.store.load(replay_dir)
-            else:
-                print(
-                    f"resume: no replay saved in {ckpt_dir}; continuing with an empty replay",
-                    flush=True,
-                )
+            self._restore_replay(replay_dir, ckpt_dir)
         # The envs were rebuilt and their RNGs restored. A pending row that ends its episode is
         # exact: the next env call is the reset the vector env would have made. Episodes in
         # progress cannot be restored: they end as truncations and every env starts afresh.
@@ -363,19 +395,36 @@ class Loop:
         self._last_eval_frame = self._last_ckpt_frame = self.counters["env_frames"]
         self._last_log = (time.time(), self.counters["env_frames"], self.counters["grad_steps"])
 
+    def _restore_replay(self, replay_dir: Path | None, ckpt_dir: Path | None) -> None:
+        """The checkpoint's replay, or CheckpointError: training on with an empty replay would
+        be a different run, so it takes resume_without_replay=true."""
+        flag = "resume_without_replay=true continues with an empty replay (not an exact resume)"
+        if replay_dir is not None and replay_dir.exists():
+            try:
+                self.store.load(replay_dir)
+                return
+            except ValueError as err:
+                if not self.allow_empty_replay:
+                    raise checkpoint.CheckpointError(f"{err}; {flag}") from err
+                problem = f"the replay in {replay_dir} is unreadable ({err})"
+        else:
+            saved = checkpoint.read_manifest(ckpt_dir).get("replay") if ckpt_dir else None
+            problem = (
+                f"the checkpoint in {ckpt_dir} was written without its replay "
+                "(trainer.save_replay=false)"
+                if saved is False
+                else f"the replay of the checkpoint in {ckpt_dir} is missing ({replay_dir})"
+            )
+            if not self.allow_empty_replay:
+                raise checkpoint.CheckpointError(f"{problem}; {flag}")
+        print(f"resume: {problem}; resume_without_replay=true: an empty replay", flush=True)
+
     # ---------------------------------------------------------------- helpers
     def _counter_view(self) -> dict[str, int]:
         return {k: self.counters[k] for k in ("env_frames", "policy_steps", "grad_steps")}
 
     def _write_status(self, state: str) -> None:
-        status = {
-            "state": state,
-            "env_frames": self.counters["env_frames"],
-            "target_frames": self.cfg.steps,
-        }
-        tmp = self.run_dir / "status.json.tmp"
-        tmp.write_text(json.dumps(status))
-        os.replace(tmp, self.run_dir / "status.json")
+        self.status.write(state, self.counters["env_frames"])
 
     def _progress_bar(self) -> Any:
         if not self.cfg.progress:
@@ -409,6 +458,10 @@ def _save_world_model(run_dir: Path, agent: Agent) -> None:
     tmp = Path(run_dir) / "world_model.pt.tmp"
     torch.save(payload, tmp)
     os.replace(tmp, Path(run_dir) / "world_model.pt")
+
+
+def _is_loss(key: str) -> bool:
+    return "loss" in key
 
 
 __all__ = ["Loop", "TrainerConfig", "NonFiniteLossError"]
