@@ -26,7 +26,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from worldmodels.agents.base import build_agent
 from worldmodels.config.compose import CONFIG_DIR, check_command_line, check_config, compose_config
-from worldmodels.config.resume import config_of_run, quote_path_overrides, resume_kind, resumed_dir
+from worldmodels.config.resume import (
+    config_of_run,
+    pin_resume_dir,
+    quote_path_overrides,
+    resume_kind,
+    resumed_dir,
+)
 from worldmodels.errors import UserError, exit_on_errors, hydra_user_error_exit
 from worldmodels.training import checkpoint
 from worldmodels.training.loop import Loop, TrainerConfig
@@ -222,6 +228,7 @@ def cli() -> None:
     composed and checked before Hydra starts (one line, exit code 2, on any user error)."""
     args = quote_path_overrides(sys.argv[1:])
     with exit_on_errors():
+        args = pin_resume_dir(args)
         check_command_line(args)
     sys.argv = [sys.argv[0], *args]
     with hydra_user_error_exit():

@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from worldmodels.config import schema
-from worldmodels.config.resume import quote_path_overrides
+from worldmodels.config.resume import config_of_run, quote_path_overrides, resume_kind
 from worldmodels.errors import UserError
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "configs")
@@ -69,7 +69,10 @@ def check_command_line(args: list[str]) -> None:
     if any(a.startswith("-") for a in args):
         return
     overrides = [a for a in args if not re.match(r"^[+~]*hydra[./]", a)]
-    check_config(compose_config(overrides))
+    cfg = compose_config(overrides)
+    if resume_kind(cfg.resume) == "path":  # the resumed run's config, changed by these args
+        cfg = config_of_run(Path(str(cfg.resume)), overrides, compose_config)
+    check_config(cfg)
 
 
 def _compose(overrides: list[str]) -> DictConfig:

@@ -55,6 +55,12 @@ SAFE_PREFIXES = ("logger.",)
 FLAG_KEYS = frozenset({"resume", "run_dir", "resume_without_replay",
                        "resume_new_optimizer_settings"})  # fmt: skip
 OPTIMIZER_FLAG = "resume_new_optimizer_settings"
+#: What one command asks of its invocation only; resume=RUN_DIR starts from these defaults.
+INVOCATION_DEFAULTS: dict[str, Any] = {
+    "trainer.stop_after": None,
+    "resume_without_replay": False,
+    OPTIMIZER_FLAG: False,
+}
 _RESUME_TRUE = (True, "true", "True")
 _RESUME_FALSE = (False, None, "false", "False")
 #: Where `resume=last` looks (Hydra's default run dirs are runs/<overrides>).
@@ -204,6 +210,9 @@ def config_of_run(run_dir: Path, overrides: list[str],
         raise UserError(f"resume={run_dir}: no config.yaml there; point resume at a run dir")
     saved = OmegaConf.load(path)
     assert isinstance(saved, DictConfig)
+    # per-invocation settings are not the run's: each command states its own (or the default)
+    for key, default in INVOCATION_DEFAULTS.items():
+        OmegaConf.update(saved, key, default, force_add=True)
     new = command_overrides(overrides)
     if new:
         old_path = run_dir / "overrides.yaml"
@@ -218,6 +227,27 @@ def config_of_run(run_dir: Path, overrides: list[str],
     saved.resume = True
     saved.run_dir = str(run_dir)
     return saved
+
+
+def pin_resume_dir(args: list[str]) -> list[str]:
+    """Command-line args with `resume=last` replaced by the run dir it means, and Hydra's run dir
+    pinned to the resumed one (else Hydra would create runs/<these overrides> for nothing)."""
+    out = list(args)
+    for n, arg in enumerate(args):
+        key, _, value = arg.partition("=")
+        if key != "resume" or resume_kind(_unquote(value)) not in ("last", "path"):
+            continue
+        where = last_run_dir() if _unquote(value) == "last" else Path(_unquote(value))
+        out[n : n + 1] = quote_path_overrides([f"resume={where}", f"run_dir={where}"])
+        if not any(a.startswith("hydra.run.dir=") for a in args):
+            out.append("hydra.run.dir=" + quote_path_overrides([f"resume={where}"])[0][7:])
+    return out
+
+
+def _unquote(value: str) -> Any:
+    if value[:1] in ("'", '"') and value[-1:] == value[:1]:
+        return value[1:-1].replace("\\'", "'").replace("\\\\", "\\")
+    return {"true": True, "false": False}.get(value.lower(), value)
 
 
 _NEEDS_QUOTES = re.compile(r"[=,\[\]{}()'\" ]")
