@@ -246,9 +246,11 @@ def test_presets_build_and_update(preset, act_spec):
     torch.manual_seed(0)
     if preset == "dreamer_v1" and act_spec.discrete:
         cfg["actor_dist"] = "auto"  # V1 was continuous-only (tanh-normal)
-    agent = DreamerAgent(OBS, act_spec, "cpu", **cfg)
+    # V1/V2's CNN is defined for 64x64 images only
+    obs = {**OBS, "image": ArraySpec((64, 64, 3), "uint8")} if cfg["cnn"] == "valid" else OBS
+    agent = DreamerAgent(obs, act_spec, "cpu", **cfg)
     t = 5 + agent.data.context
-    batch = make_batch(OBS, act_spec, b=2, t=t)
+    batch = make_batch(obs, act_spec, b=2, t=t)
     if agent.data.extras:  # replay context: stored latents of the policy
         for k, spec in agent.data.extras.items():
             batch[k] = torch.randn(2, t, *spec.shape)
@@ -256,6 +258,7 @@ def test_presets_build_and_update(preset, act_spec):
     assert all(torch.isfinite(v) for v in metrics.values())
     expected_latent = {"dreamer_v1": "gaussian"}.get(preset, "categorical")
     assert agent.world_model.rssm.latent == expected_latent
-    assert ("wm/loss/cont" in metrics) == (preset != "dreamer_v1")
+    # V1 has no continue head, V2 none on DMC (pred_discount: False)
+    assert ("wm/loss/cont" in metrics) == (preset not in ("dreamer_v1", "dreamer_v2"))
     action, _ = agent.act(step_obs(batch), None, "explore")
     assert action.shape == (2, act_spec.dim)

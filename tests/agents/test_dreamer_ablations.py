@@ -276,6 +276,8 @@ def test_preset_runs_through_the_entry_point(preset, run_overrides):
             "env.image_size=16",
             "size=xs",
             _group_override("preset", preset),
+            # V1/V2's CNN is defined for 64x64 images only
+            f"env.image_size={64 if preset in ('dreamer_v1', 'dreamer_v2') else 16}",
             "agent.batch_size=4",
             "agent.batch_length=8",
             "agent.horizon=5",

@@ -85,7 +85,9 @@ def test_heads_shapes_and_bad_kinds():
     disc = PolicyHead(10, ActSpec(4, True), 16, 1)(feat)
     assert disc.sample().shape == (5, 7, 4) and disc.entropy().shape == (5, 7)
     with pytest.raises(ValueError, match="does not fit"):
-        PolicyHead(10, ActSpec(4, True), 16, 1, dist="tanh_normal")
+        PolicyHead(10, ActSpec(4, False), 16, 1, dist="onehot")
+    # a continuous distribution name leaves discrete actions one-hot (policy_dist_disc/cont)
+    assert PolicyHead(10, ActSpec(4, True), 16, 1, dist="tanh_normal").dist == "onehot"
 
 
 @pytest.mark.parametrize(

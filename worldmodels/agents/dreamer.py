@@ -124,6 +124,12 @@ class DreamerConfig:
     repval_loss: bool = False  # laprop only: value loss on replayed posteriors (current: true)
     replay_context: int = 0  # rows of stored policy latent before each sequence (current: 1)
     prefill_policy: bool = False  # act with the policy while the replay prefills (current: true)
+    # exploration on top of the policy's sample (V1: 0.3): additive N(0, noise) clipped to
+    # [-1, 1] for continuous actions, epsilon-greedy with epsilon = noise for discrete ones
+    explore_noise: float = 0.0
+    # decoupled weight decay of the Adam optimizers, params *= 1 - weight_decay before each step
+    # (V2: 1e-6, dreamerv2/common/tfutils.py `_apply_weight_decay`)
+    weight_decay: float = 0.0
 
 
 AGENT_KEYS = tuple(f.name for f in fields(DreamerConfig))
@@ -244,15 +250,20 @@ class DreamerAgent(Agent):
                 warmup=cfg.warmup,
             )
         else:
-            self.model_opt = wm.make_optimizer(cfg.model_lr, cfg.model_eps)
-            self.actor_opt = make_adam(
-                self.actor.parameters(), cfg.actor_lr, cfg.ac_eps, self.device
-            )
-            self.critic_opt = make_adam(
-                self.critic.parameters(), cfg.critic_lr, cfg.ac_eps, self.device
-            )
+            self.model_opt = self._adam(wm.parameters(), cfg.model_lr, cfg.model_eps)
+            self.actor_opt = self._adam(self.actor.parameters(), cfg.actor_lr, cfg.ac_eps)
+            self.critic_opt = self._adam(self.critic.parameters(), cfg.critic_lr, cfg.ac_eps)
         self._writeback: dict[str, torch.Tensor] | None = None
         self._updates = 0
+
+    def _adam(self, params: Any, lr: float, eps: float) -> torch.optim.Optimizer:
+        """Adam, or with `weight_decay` AdamW at decay weight_decay / lr: AdamW multiplies the
+        parameters by 1 - lr * decay before its step, which is V2's 1 - weight_decay."""
+        wd = self.cfg.weight_decay
+        if not wd:
+            return make_adam(params, lr, eps, self.device)
+        fused = self.device.type == "cuda" or None
+        return torch.optim.AdamW(params, lr=lr, eps=eps, weight_decay=wd / lr, fused=fused)
 
     @staticmethod
     def _check_config(cfg: DreamerConfig) -> None:
@@ -269,6 +280,10 @@ class DreamerAgent(Agent):
                 "repval_loss=true trains the world model and the critic in one loss: it needs "
                 "optimizer=laprop (the current release's single optimizer)"
             )
+        if not 0.0 <= cfg.explore_noise <= 1.0:
+            raise ValueError(f"explore_noise must be in [0, 1], got {cfg.explore_noise}")
+        if not 0.0 <= cfg.weight_decay < 1.0:
+            raise ValueError(f"weight_decay must be in [0, 1), got {cfg.weight_decay}")
         if cfg.replay_context < 0:
             raise ValueError(f"replay_context must be >= 0, got {cfg.replay_context}")
         if not 0.0 < cfg.gamma <= 1.0:
@@ -302,9 +317,18 @@ class DreamerAgent(Agent):
             )
             dist = self.actor(feat)
             action = (dist.sample() if explore else dist.mode()).float()  # [B, A]
+        noise = self.cfg.explore_noise if explore else 0.0
         if self.act_spec.discrete:  # exact one-hot (straight-through values carry rounding)
-            action = one_hot(action.argmax(-1), self.act_spec.dim)
+            index = action.argmax(-1)
+            if noise:  # dreamer.py `_exploration`, epsilon_greedy
+                random = torch.randint_like(index, self.act_spec.dim)
+                index = torch.where(
+                    torch.rand_like(index, dtype=torch.float) < noise, random, index
+                )
+            action = one_hot(index, self.act_spec.dim)
         else:
+            if noise:  # dreamer.py `_exploration`, additive_gaussian (lines 246-259)
+                action = action + noise * torch.randn_like(action)
             action = action.clamp(-1.0, 1.0)
         return action, (latent, action)
 
@@ -411,7 +435,11 @@ class DreamerAgent(Agent):
                 if cfg.return_norm
                 else torch.ones((), device=self.device)
             )
-            base = boot[:-1].float() if cfg.dynamics_baseline and self.rho < 1.0 else value[:-1]
+            # REINFORCE baseline: the critic, or the slow critic with slow_target (V2's
+            # slow_baseline); the 2023 dynamics objective subtracts the critic with gradients
+            base = slow_value[:-1] if cfg.slow_target else value[:-1]
+            if cfg.dynamics_baseline and self.rho < 1.0:
+                base = boot[:-1].float()
             policy = self.actor(feat[:-1])
             log_prob = policy.log_prob(roll.action.detach())  # [H, N]
             entropy = policy.entropy()  # [H, N]

@@ -285,3 +285,50 @@ class TanhNormal(_Normal):
     def entropy(self) -> torch.Tensor:
         """Single-sample estimate (no closed form): -log p(a) for a fresh sample."""
         return -self.log_prob(self.rsample())
+
+
+class TruncNormal(_Normal):
+    """DreamerV2's continuous actor on DMC (dreamerv2/common/nets.py `DistLayer`, dist
+    "trunc_normal", lines 350-386, and common/dists.py `TruncNormalDist`, lines 72-87): a normal
+    with mean tanh(raw) and std 2 * sigmoid((raw_std + init_std) / 2) + min_std (init_std 0,
+    min_std 0.1: the DistLayer defaults), truncated to [-1, 1].
+
+    Samples are reparameterized by the inverse CDF, u ~ U(Phi(alpha), Phi(beta)) and
+    x = mean + std * Phi^-1(u), so gradients reach mean and std; like the source they are clipped
+    to [-1 + 1e-6, 1 - 1e-6] with a straight-through gradient. `entropy` is the closed form of
+    the truncated normal.
+    """
+
+    low, high, clip = -1.0, 1.0, 1e-6
+
+    def __init__(self, raw: torch.Tensor, min_std: float = 0.1):
+        mean, std = raw.float().chunk(2, -1)
+        super().__init__(torch.tanh(mean), 2 * torch.sigmoid(std / 2) + min_std)
+        self.alpha = (self.low - self.loc) / self.std
+        self.beta = (self.high - self.loc) / self.std
+        self.cdf_a = torch.special.ndtr(self.alpha)
+        self.mass = (torch.special.ndtr(self.beta) - self.cdf_a).clamp(min=1e-8)  # Z
+
+    def rsample(self) -> torch.Tensor:
+        u = torch.rand_like(self.loc)
+        q = (self.cdf_a + u * self.mass).clamp(1e-6, 1 - 1e-6)
+        x = self.loc + self.std * torch.special.ndtri(q)
+        clipped = x.clamp(self.low + self.clip, self.high - self.clip)
+        return x + (clipped - x).detach()
+
+    sample = rsample
+
+    def mode(self) -> torch.Tensor:
+        return self.loc  # tanh mean: always inside the bounds
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        return self.base_log_prob(x) - torch.log(self.mass).sum(-1)
+
+    def entropy(self) -> torch.Tensor:
+        def pdf(z: torch.Tensor) -> torch.Tensor:
+            return torch.exp(-0.5 * z**2) / math.sqrt(2 * math.pi)
+
+        a, b, z = self.alpha, self.beta, self.mass
+        ent = torch.log(math.sqrt(2 * math.pi * math.e) * self.std * z)
+        ent = ent + (a * pdf(a) - b * pdf(b)) / (2 * z)
+        return ent.sum(-1)

@@ -2,12 +2,14 @@
 prediction heads (reward, continue, value) and the policy head.
 
 - `Encoder`: obs dict -> embedding [..., E]; CNN for "image" (uint8 HWC, 16/32/64 px; `cnn`:
-  "strided" 4x4 stride-2 convs of the 2023 release and V1/V2, or "pooled" 5x5 convs + max-pool of
-  the current release), MLP for "vector" (symlog-squashed when asked), concatenated.
+  "strided" 4x4 stride-2 "same" convs of the 2023 release, "pooled" 5x5 convs + max-pool of the
+  current release, "valid" unpadded 4x4 stride-2 convs of V1/V2), MLP for "vector"
+  (symlog-squashed when asked), concatenated.
 - `Decoder`: features -> {"image": MSEDist over [..., C, H, W] in [-0.5, 0.5] units,
   "vector": MSEDist (symlog space when asked)}.
 - `DistHead`: features -> TwoHot (symlog two-hot regression), MSEDist, or Bernoulli.
-- `PolicyHead`: features -> OneHotST (discrete), BoundedNormal or TanhNormal (continuous).
+- `PolicyHead`: features -> OneHotST (discrete), BoundedNormal, TanhNormal or TruncNormal
+  (continuous).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from worldmodels.models.dists import (
     MSEDist,
     OneHotST,
     TanhNormal,
+    TruncNormal,
     TwoHot,
     symlog,
     twohot_bins,
@@ -30,10 +33,11 @@ from worldmodels.models.dists import (
 from worldmodels.models.init import set_outscale
 from worldmodels.models.nets import ConvDecoder, ConvEncoder, mlp
 from worldmodels.models.pool_conv import PooledConvEncoder, UpsampleConvDecoder
+from worldmodels.models.valid_conv import ValidConvDecoder, ValidConvEncoder
 
 HEAD_KINDS = ("twohot", "mse", "bernoulli")
-POLICY_DISTS = ("auto", "bounded_normal", "tanh_normal", "onehot")
-CNN_KINDS = ("strided", "pooled")
+POLICY_DISTS = ("auto", "bounded_normal", "tanh_normal", "trunc_normal", "onehot")
+CNN_KINDS = ("strided", "pooled", "valid")
 
 
 def _check_cnn(cnn: str) -> None:
@@ -60,17 +64,21 @@ class Encoder(nn.Module):
         norm: str = "layer",
         act: str = "silu",
         cnn: str = "strided",
+        cnn_act: str | None = None,
     ):
+        """`cnn_act`: the CNN's activation (None: `act`; V1: relu)."""
         super().__init__()
         _check_obs_spec(obs_spec)
         _check_cnn(cnn)
         self.symlog_inputs = symlog_inputs
         self.out_dim = 0
-        self.cnn: ConvEncoder | PooledConvEncoder | None = None
+        self.cnn: ConvEncoder | PooledConvEncoder | ValidConvEncoder | None = None
         self.mlp: nn.Module | None = None
         if IMAGE_KEY in obs_spec:
             h, w, c = obs_spec[IMAGE_KEY].shape
-            if cnn == "pooled":
+            if cnn == "valid":
+                self.cnn = ValidConvEncoder((h, w, c), cnn_depth, act=cnn_act or act)
+            elif cnn == "pooled":
                 self.cnn = PooledConvEncoder((h, w, c), cnn_depth, norm=norm, act=act)
             else:
                 self.cnn = ConvEncoder((h, w, c), depth=cnn_depth, norm=norm, act=act)
@@ -105,18 +113,21 @@ class Decoder(nn.Module):
         cnn: str = "strided",
         deter_dim: int = 0,
         cnn_units: int | None = None,
+        cnn_act: str | None = None,
     ):
         """`cnn="pooled"` needs `deter_dim` (the features are [deter, stoch]) and uses
-        `cnn_units` (default `units`) for its stochastic-path MLP."""
+        `cnn_units` (default `units`) for its stochastic-path MLP; `cnn_act` as the encoder's."""
         super().__init__()
         _check_obs_spec(obs_spec)
         _check_cnn(cnn)
         self.symlog_inputs = symlog_inputs
-        self.cnn: ConvDecoder | UpsampleConvDecoder | None = None
+        self.cnn: ConvDecoder | UpsampleConvDecoder | ValidConvDecoder | None = None
         self.mlp: nn.Module | None = None
         if IMAGE_KEY in obs_spec:
             h, w, c = obs_spec[IMAGE_KEY].shape
-            if cnn == "pooled":
+            if cnn == "valid":
+                self.cnn = ValidConvDecoder(feat_dim, (h, w, c), cnn_depth, act=cnn_act or act)
+            elif cnn == "pooled":
                 self.cnn = UpsampleConvDecoder(
                     deter_dim,
                     feat_dim - deter_dim,
@@ -204,8 +215,12 @@ class PolicyHead(nn.Module):
         if dist not in POLICY_DISTS:
             raise ValueError(f"unknown actor dist {dist!r}; valid: {', '.join(POLICY_DISTS)}")
         if dist == "auto":
-            dist = "onehot" if act_spec.discrete else "bounded_normal"
-        if (dist == "onehot") != act_spec.discrete:
+            dist = "bounded_normal"
+        # `dist` names the continuous actions' distribution; discrete actions always get the
+        # one-hot categorical (the releases' policy_dist_disc / policy_dist_cont pair)
+        if act_spec.discrete:
+            dist = "onehot"
+        if dist == "onehot" and not act_spec.discrete:
             raise ValueError(
                 f"actor dist {dist!r} does not fit a "
                 f"{'discrete' if act_spec.discrete else 'continuous'} action space"
@@ -217,10 +232,12 @@ class PolicyHead(nn.Module):
         if outscale is not None:  # current release: 0.01 (dreamerv3/configs.yaml `policy`)
             set_outscale(self.net[-1], outscale)
 
-    def forward(self, feat: torch.Tensor) -> OneHotST | BoundedNormal | TanhNormal:
+    def forward(self, feat: torch.Tensor) -> OneHotST | BoundedNormal | TanhNormal | TruncNormal:
         out = self.net(feat)
         if self.dist == "onehot":
             return OneHotST(unimix_logits(out, self.unimix))
         if self.dist == "bounded_normal":
             return BoundedNormal(out)
+        if self.dist == "trunc_normal":
+            return TruncNormal(out)
         return TanhNormal(out)

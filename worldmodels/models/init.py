@@ -5,6 +5,9 @@
     initialize(module, "xavier_uniform")    # DreamerV1/V2 (TensorFlow/Keras glorot_uniform default)
     initialize(module, "torch")             # PyTorch's own defaults (kept as built)
 
+"xavier_uniform" also sets a standard GRU cell (nn.GRUCell, V1) as Keras does: glorot-uniform
+input kernel, orthogonal recurrent kernel, zero biases.
+
 Every scheme zeroes the biases of Linear/conv/block layers and leaves norm scales at one. After the
 scheme, each layer that carries an `outscale` attribute (set by the heads on their output layer)
 has its weight multiplied by it: DreamerV3's output scales (policy 0.01, reward and value 0, which
@@ -60,6 +63,15 @@ def initialize(module: nn.Module, scheme: str = "torch") -> nn.Module:
         raise ValueError(f"unknown weight init {scheme!r}; valid: {', '.join(SCHEMES)}")
     layers = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d, BlockLinear)
     with torch.no_grad():
+        for cell in module.modules():
+            if isinstance(cell, nn.GRUCell) and scheme == "xavier_uniform":
+                # Keras GRUCell: glorot-uniform kernel [in, 3H], orthogonal recurrent kernel
+                limit = math.sqrt(6.0 / (cell.input_size + 3 * cell.hidden_size))
+                nn.init.uniform_(cell.weight_ih, -limit, limit)
+                # weight_hh [3H, H] is the kernel [H, 3H] transposed: orthonormal rows there
+                nn.init.orthogonal_(cell.weight_hh)
+                nn.init.zeros_(cell.bias_ih)
+                nn.init.zeros_(cell.bias_hh)
         for layer in module.modules():
             if not isinstance(layer, layers):
                 continue

@@ -22,7 +22,9 @@ Transition cores (`core`):
              their own dense layer, concatenated and given to every one of `gru_blocks` groups with
              the group's slice of h, `dyn_layers` block-linear layers + norm, then a block-linear
              layer to the three gates (no norm on the gates)
-`recurrent=False` replaces either core with a dense layer on dense([z, a]).
+    "classic" DreamerV1: x = dense([z, a]), then a standard GRU cell (torch.nn.GRUCell, the
+             reset-after formulation of Keras' GRUCell that dreamer/models.py line 18 uses)
+`recurrent=False` replaces any core with a dense layer on dense([z, a]).
 The prior is `img_layers` dense layers on h and a linear to the latent's parameters; the
 posterior is `obs_layers` dense layers on [h, e] and a linear (the current release: 2 and 1).
 Initial state (`learned_initial`): True gives h0 = tanh(a learned vector) and z0 = the prior's mode
@@ -45,7 +47,7 @@ from worldmodels.models.nets import BlockLinear, act_factory, dense, make_norm, 
 
 State = dict[str, torch.Tensor]
 LATENTS = ("categorical", "gaussian", "deterministic")
-CORES = ("gru", "block")
+CORES = ("gru", "block", "classic")
 
 
 class GRUCell(nn.Module):
@@ -178,9 +180,14 @@ class RSSM(nn.Module):
             self.core: nn.Module = BlockCore(
                 self.stoch_dim, act_dim, deter, hidden, gru_blocks, dyn_layers, kind, act
             )
+        elif core == "classic":
+            self.img_in = dense(self.stoch_dim + act_dim, hidden, kind, act)
+            self.core = nn.GRUCell(hidden, deter)
         elif recurrent:
             self.img_in = dense(self.stoch_dim + act_dim, hidden, kind, act)
-            gnorm = kind if gru_norm else "none"
+            # the gates' norm: LayerNorm even where the dense layers have none (DreamerV2's
+            # GRUCell(norm=True) in an RSSM with norm "none"), RMSNorm under norm=rms
+            gnorm = ("layer" if kind == "none" else kind) if gru_norm else "none"
             self.core = GRUCell(hidden, deter, norm=gnorm, blocks=gru_blocks)
         else:
             self.img_in = dense(self.stoch_dim + act_dim, hidden, kind, act)

@@ -141,10 +141,12 @@ class WorldModel(nn.Module):
         bins_space: str = "symlog",
         free_nats_mode: str = "step",
         cont_discount: float = 1.0,
+        cnn_act: str | None = None,
     ):
         """Widths: `units`/`layers` are the MLP defaults; `enc_layers`/`enc_units` (vector
         encoder and decoder MLPs), `reward_layers`, `cont_layers` override them (None: the
-        defaults). `cont_discount` scales the continue target, (1 - is_terminal) * cont_discount:
+        defaults); `cnn_act` is the CNNs' activation (None: `act`). `cont_discount` scales the
+        continue target, (1 - is_terminal) * cont_discount:
         the current release's `contdisc` folds the discount 1 - 1/horizon into it. Other
         switches: see models/rssm.py (core, layers, initial state), models/nets.py (norm, act),
         models/init.py (winit), models/heads.py (cnn, bins_space)."""
@@ -177,7 +179,14 @@ class WorldModel(nn.Module):
         norm_act = dict(norm=norm, act=act)
 
         self.encoder = Encoder(
-            obs_spec, e_units, e_layers, cnn_depth, symlog_inputs, cnn=cnn, **norm_act
+            obs_spec,
+            e_units,
+            e_layers,
+            cnn_depth,
+            symlog_inputs,
+            cnn=cnn,
+            cnn_act=cnn_act,
+            **norm_act,
         )
         self.rssm = RSSM(
             self.encoder.out_dim,
@@ -212,6 +221,7 @@ class WorldModel(nn.Module):
                 cnn=cnn,
                 deter_dim=deter_feat,
                 cnn_units=units,
+                cnn_act=cnn_act,
                 **norm_act,
             )
             if decoder
