@@ -188,7 +188,7 @@ def load_run(run_dir: Path) -> tuple[Run, list[Issue]]:
         issues.append(
             Issue(
                 where,
-                "failed",
+                "partial",
                 f"died at {progress} (pid {status.get('pid')} on {status.get('host')} is gone or "
                 "silent; resume=true continues from its last checkpoint)",
             )

@@ -75,12 +75,13 @@ def pid_alive(pid: int) -> bool:
 
 
 def liveness(status: dict[str, Any], now: float | None = None) -> str:
-    """For a "running" status: "alive", "dead" (its pid is gone on this host, or no heartbeat
-    for DEAD_AFTER_S) or "unknown" (an old status without pid/heartbeat)."""
+    """For a "running" status: "alive" or "dead" (on this host: whether its pid exists, so a long
+    checkpoint write is never taken for a death; elsewhere: a heartbeat within DEAD_AFTER_S), or
+    "unknown" (an old status without pid/heartbeat)."""
     now = time.time() if now is None else now
     heartbeat, pid = status.get("heartbeat"), status.get("pid")
     if not isinstance(heartbeat, int | float) or not isinstance(pid, int):
         return "unknown"
-    if status.get("host") == socket.gethostname() and not pid_alive(pid):
-        return "dead"
+    if status.get("host") == socket.gethostname():
+        return "alive" if pid_alive(pid) else "dead"
     return "dead" if now - heartbeat > DEAD_AFTER_S else "alive"
