@@ -42,11 +42,15 @@ class MetricMean:
     def peek(self, select: Any) -> dict[str, float]:
         """Means of the metrics whose name `select(name)` accepts, without resetting them (one
         host transfer): the health check before an evaluation."""
-        keys = [k for k in self._sums if select(k)]
-        if not keys:
-            return {}
-        values = torch.stack([self._sums[k].to("cpu") for k in keys]).tolist()
-        return {k: v / self._counts[k] for k, v in zip(keys, values)}
+        by_device: dict[torch.device, list[str]] = {}
+        for key, value in self._sums.items():
+            if select(key):
+                by_device.setdefault(value.device, []).append(key)
+        out: dict[str, float] = {}
+        for keys in by_device.values():
+            values = torch.stack([self._sums[k] for k in keys]).tolist()
+            out.update({k: v / self._counts[k] for k, v in zip(keys, values)})
+        return out
 
     @property
     def empty(self) -> bool:
