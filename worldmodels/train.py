@@ -143,6 +143,13 @@ def _train(cfg: DictConfig, run_dir: Path, overrides: list[str] | None, stop: St
                 if state is not None
                 else min(int(cfg.replay.capacity), rows_needed)
             )
+            if capacity < min(int(cfg.replay.capacity), rows_needed):  # a longer budget now
+                print(
+                    f"resume: the replay keeps the {capacity} rows it was built with; "
+                    f"trainer.steps={tcfg.steps} collects {rows_needed}, so its oldest rows are "
+                    "dropped first (an uninterrupted run of this budget would keep them)",
+                    flush=True,
+                )
             store = Replay(
                 spec,
                 capacity,
