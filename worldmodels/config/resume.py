@@ -207,7 +207,10 @@ def config_of_run(run_dir: Path, overrides: list[str],
     """
     path = run_dir / "config.yaml"
     if not path.is_file():
-        raise UserError(f"resume={run_dir}: no config.yaml there; point resume at a run dir")
+        raise UserError(
+            f"resume={run_dir}: no config.yaml there; valid: true, false, last or a run dir "
+            "(one a run wrote: it holds config.yaml)"
+        )
     saved = OmegaConf.load(path)
     assert isinstance(saved, DictConfig)
     # per-invocation settings are not the run's: each command states its own (or the default)
