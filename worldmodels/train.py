@@ -104,8 +104,11 @@ def _train(cfg: DictConfig, run_dir: Path, overrides: list[str] | None, stop: St
     device = resolve_device(cfg.device)
     seed = int(cfg.seed)
     seed_everything(seed)
+    agent_cfg, train_ratio = split_train_ratio(cfg)
+    trainer = cast(dict[str, Any], OmegaConf.to_container(cfg.trainer, resolve=True))
+    trainer["train_ratio"] = train_ratio or 0.0
     tcfg = TrainerConfig(
-        **OmegaConf.to_container(cfg.trainer, resolve=True),  # type: ignore[arg-type]
+        **trainer,
         progress=bool(cfg.logger.progress),
         video=bool(cfg.logger.video),
     )
@@ -125,12 +128,17 @@ def _train(cfg: DictConfig, run_dir: Path, overrides: list[str] | None, stop: St
                 time_limit=tcfg.time_limit,
             )
 
-        agent = build_agent(cfg.agent, envs.obs_spec, envs.act_spec, device)
+        agent = build_agent(agent_cfg, envs.obs_spec, envs.act_spec, device)
+        if train_ratio is None and agent.data.kind in ("sequences", "transitions"):
+            raise UserError(
+                f"trainer.train_ratio is null and agent {type(agent).__name__} states no "
+                "agent.train_ratio; set trainer.train_ratio=N (replayed rows per policy step)"
+            )
         if state is not None:
             checkpoint.check_compatible(
                 state["signature"], agent.config_signature(), "model config (parameter shapes)"
             )
-        spec = row_spec(envs.obs_spec, envs.act_spec)
+        spec = {**row_spec(envs.obs_spec, envs.act_spec), **agent.data.extras}
         action_repeat = parse_env_config(env_cfg).action_repeat
         store: Any
         if agent.data.kind == "rollouts":
@@ -158,6 +166,7 @@ def _train(cfg: DictConfig, run_dir: Path, overrides: list[str] | None, stop: St
                 sampling=cfg.replay.sampling,
                 seed=seed,
                 recency_exponent=float(cfg.replay.recency_exponent),
+                extras=tuple(agent.data.extras),
             )
             print(store.describe(), flush=True)
         # a resume hides TensorBoard events written after its checkpoint (metrics.jsonl lines
@@ -192,6 +201,39 @@ def _train(cfg: DictConfig, run_dir: Path, overrides: list[str] | None, stop: St
         )
         raise Preempted(stop.requested)
     return run_dir
+
+
+def apply_world_model_ablation(agent_cfg: DictConfig, ablation: Any) -> None:
+    """Merges a world-model ablation (`ablation_world_model`, set by configs/ablation/) into the
+    agent's world model settings, in place: the flat agent keys of Dreamer and the planners, or
+    the `world_model` block of a latent-input head. A head that acts on raw observations has no
+    world model to change: that is an error, not a silent no-op."""
+    if not ablation:
+        return
+    if "world_model" in agent_cfg:  # SAC, TD3, DQN, PPO: a world model only with input=latent
+        if agent_cfg.get("input") != "latent":
+            raise UserError(
+                f"ablation_world_model ({', '.join(ablation)}) changes a world model, but "
+                f"agent.input={agent_cfg.get('input')} has none; add agent.input=latent"
+            )
+        agent_cfg.world_model = OmegaConf.merge(agent_cfg.world_model, ablation)
+    else:
+        agent_cfg.merge_with(ablation)
+
+
+def split_train_ratio(cfg: DictConfig) -> tuple[DictConfig, float | None]:
+    """(the agent's config without `train_ratio`, the train ratio the loop uses): the agent's own
+    `agent.train_ratio` (each agent config and preset states it), unless `trainer.train_ratio`
+    is set, which wins. Agents that never replay (PPO, random) may state none (None); one that
+    replays and has none is refused once it is built."""
+    agent_cfg = OmegaConf.create(OmegaConf.to_container(cfg.agent, resolve=True))
+    assert isinstance(agent_cfg, DictConfig)
+    apply_world_model_ablation(agent_cfg, cfg.get("ablation_world_model"))
+    own = agent_cfg.pop("train_ratio", None)
+    ratio = cfg.trainer.get("train_ratio")
+    if ratio is None:
+        ratio = own
+    return agent_cfg, None if ratio is None else float(ratio)
 
 
 def resolve_run_dir(cfg: DictConfig, default: Path) -> Path:

@@ -10,13 +10,14 @@ from __future__ import annotations
 import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import hydra
 import torch
+from omegaconf import DictConfig, open_dict
 
-from worldmodels.envs.spaces import ActSpec, ObsSpec
+from worldmodels.envs.spaces import ActSpec, ArraySpec, ObsSpec
 from worldmodels.errors import UserError
 
 DataKind = Literal["sequences", "transitions", "rollouts", "none"]
@@ -38,12 +39,19 @@ class DataSpec:
     length: int = 1
     n_step: int = 1
     gamma: float = 0.99
+    #: sequences: the first `context` of the `length` rows only give the start state (replay
+    #: context); they do not count as replayed rows
+    context: int = 0
+    #: per-row entries the agent stores with each row it acts on (`Agent.row_extras`), by key
+    extras: Mapping[str, ArraySpec] = field(default_factory=dict)
+    #: act with the agent, not at random, while the replay prefills (no updates until it is done)
+    prefill_policy: bool = False
 
     @property
     def replayed_per_update(self) -> int:
         """Rows one update consumes: the unit of the train ratio (DreamerV3's definition)."""
         if self.kind == "sequences":
-            return self.batch * self.length
+            return self.batch * (self.length - self.context)
         return max(self.batch, 1)
 
 
@@ -81,6 +89,17 @@ class Agent(ABC):
         """One gradient step (or one PPO epoch set) on `batch`; returns namespaced metrics as
         0-dim tensors (read on the host once per log interval, never inside the update)."""
         return {}
+
+    def row_extras(self, state: Any) -> dict[str, torch.Tensor]:
+        """Entries [B, ...] to store with the rows the agent just acted on (keys and shapes as
+        `data.extras`), given the state `act` returned; {} when `data.extras` is empty."""
+        return {}
+
+    def replay_writeback(self) -> dict[str, torch.Tensor] | None:
+        """Fresh values [B, T, ...] of `data.extras` for the rows of the last sequences batch
+        (the agent recomputed them in `update`), for the loop to write into the replay; None:
+        nothing to write."""
+        return None
 
     def video_prediction(self, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
         """Optional diagnostic: uint8 frames [T, H, W', C] (e.g. truth / model / error of an
@@ -139,7 +158,16 @@ def build_agent(
     """The agent a config node (`_target_` + arguments, DictConfig or dict) describes, for these
     env specs. The specs go in after instantiation (`_partial_`): keyword arguments given to
     `hydra.utils.instantiate` itself are merged into the config, so the agent would get OmegaConf
-    copies of the spec dataclasses, whose every attribute read costs microseconds in `act`."""
+    copies of the spec dataclasses, whose every attribute read costs microseconds in `act`.
+    `train_ratio` is the loop's (an agent config states its own, worldmodels.train reads it):
+    it is not passed to the agent."""
+    if "train_ratio" in agent_cfg:
+        if isinstance(agent_cfg, DictConfig):
+            agent_cfg = agent_cfg.copy()
+            with open_dict(agent_cfg):
+                del agent_cfg["train_ratio"]
+        else:
+            agent_cfg = {k: v for k, v in agent_cfg.items() if k != "train_ratio"}
     check_agent_options(agent_cfg)
     factory = hydra.utils.instantiate(agent_cfg, _partial_=True)
     agent = factory(obs_spec=obs_spec, act_spec=act_spec, device=device)

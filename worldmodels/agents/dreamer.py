@@ -205,7 +205,9 @@ class DreamerAgent(Agent):
             extras=extras,
             prefill_policy=cfg.prefill_policy,
         )
-        head_kw = dict(norm=wm_kwargs.get("norm", "layer"), act=wm_kwargs.get("act", "silu"))
+        head_kw: dict[str, Any] = dict(
+            norm=wm_kwargs.get("norm", "layer"), act=wm_kwargs.get("act", "silu")
+        )
         a_layers = cfg.layers if cfg.actor_layers is None else cfg.actor_layers
         c_layers = cfg.layers if cfg.critic_layers is None else cfg.critic_layers
         self.actor = PolicyHead(

@@ -176,7 +176,7 @@ class WorldModel(nn.Module):
         self.free_nats, self.kl_balance = float(free_nats), kl_balance
         self.free_nats_mode, self.cont_discount = free_nats_mode, float(cont_discount)
         e_units, e_layers = enc_units or units, layers if enc_layers is None else enc_layers
-        norm_act = dict(norm=norm, act=act)
+        norm_act: dict[str, Any] = dict(norm=norm, act=act)
 
         self.encoder = Encoder(
             obs_spec,

@@ -189,9 +189,14 @@ class Loop:
         prefill = (
             self.spec.kind in ("sequences", "transitions")
             and self.counters["env_frames"] < self.cfg.prefill
+            and not self.spec.prefill_policy
         )
+        extras: dict[str, Any] = {}
         if prefill:
             action = sample_actions(self.agent.act_spec, self.num_envs, self.rng)
+            extras = {  # no policy state to store: zeros (an initial state)
+                k: np.zeros((self.num_envs, *s.shape), s.dtype) for k, s in self.spec.extras.items()
+            }
         else:
             obs = {k: torch.as_tensor(row[k], device=self.device) for k in self.agent.obs_spec}
             obs["is_first"] = torch.as_tensor(row["is_first"], device=self.device)
@@ -200,10 +205,11 @@ class Loop:
             action = (
                 act.detach().to("cpu", torch.float32).numpy()
             )  # [N, A]; the env needs it on host
+            extras = self.agent.row_extras(self.act_state)
         if on_policy:
             self.store.set_action(action)
         elif self.store is not None:
-            self.store.add({**row, "action": action})
+            self.store.add({**row, "action": action, **extras})
         self._track_episodes(row)
         if self.needs_reset:  # after a resume: the restored envs start fresh episodes
             self.pending = self.envs.reset()
@@ -235,12 +241,17 @@ class Loop:
                 self._train_start_steps = self.counters["policy_steps"]
             for _ in range(self.train_clock(self.counters["policy_steps"])):
                 if kind == "sequences":
-                    batch = self.store.sample_sequences(self.spec.batch, self.spec.length)
+                    batch = self.store.sample_sequences(
+                        self.spec.batch, self.spec.length, with_index=bool(self.spec.extras)
+                    )
                 else:
                     batch = self.store.sample_transitions(
                         self.spec.batch, self.spec.n_step, self.spec.gamma
                     )
                 self.metrics.add(self.agent.update(batch))
+                fresh = self.agent.replay_writeback()
+                if fresh:  # the agent's recomputed per-row entries (replay context)
+                    self.store.write(batch["index"][:, self.spec.context :], fresh)
                 self.counters["grad_steps"] += 1
                 self._train_rows += self.spec.replayed_per_update
 
