@@ -297,3 +297,30 @@ def test_preset_runs_through_the_entry_point(preset, run_overrides):
     for key in ("latent", "actor_grad", "kl_balance", "reward_head", "optimizer"):
         if key in expected:
             assert config.agent[key] == expected[key], key
+
+
+def test_world_model_ablations_reach_a_latent_heads_world_model(run_overrides):
+    """`+ablation=no_decoder` changes the world model a latent-input SAC owns (agent.world_model),
+    as it changes Dreamer's; on a head without a world model it is a one-line error."""
+    from worldmodels.errors import UserError
+    from worldmodels.train import run
+
+    common = [
+        "agent=sac",
+        "env=dummy",
+        "env.task=reach",
+        "env.image_size=16",
+        "size=xs",
+        "+ablation=no_decoder",
+        "agent.units=16",
+        "agent.layers=1",
+        "agent.world_model.batch_size=2",
+        "agent.world_model.batch_length=5",
+        "trainer.train_ratio=16",
+        "logger.tensorboard=false",
+    ]
+    run_dir = run(run_overrides(*common, "agent.input=latent", name="latent"))
+    saved = torch.load(run_dir / "world_model.pt", weights_only=False)
+    assert saved["config"]["decoder"] is False
+    with pytest.raises(UserError, match="agent.input=obs has none; add agent.input=latent"):
+        run(run_overrides(*common, name="obs"))
