@@ -130,6 +130,8 @@ CURRENT: dict[str, Row] = {
         "16 x (128 - 64) after 2048 frames; the policy acts throughout",
     ),
     "replay.sampling": ("uniform", f"{CUR}:42", "fracs uniform 1.0"),
+    "trainer.num_envs": (16, f"{CUR}:55", "run.envs (through preset_num_envs)"),
+    "replay.capacity": (5_000_000, f"{CUR}:40", "replay.size (through preset_replay_capacity)"),
     "env.action_repeat": (1, f"{CUR}:36", "env.dmc.repeat"),
     "env.image_size": (64, f"{CUR}:36", "env.dmc.size"),
     "env.camera": (
@@ -290,26 +292,6 @@ RELEASE_2023_PROPRIO: dict[str, Row] = {
     "agent.enc_units": (1024, f"{OLD}:68-69", "mlp_units of encoder and decoder"),
 }
 
-#: Where our composed config still differs from the release, with the reason it is not fixed
-#: in the presets: key -> (ours, published, citation, why). Asserted to hold, so a fix moves the
-#: row into the table above.
-KNOWN_DIFFERENCES: dict[str, tuple[Any, Any, str, str]] = {
-    "trainer.num_envs": (
-        4,
-        16,
-        f"{CUR}:55",
-        "run.envs; a preset setting trainer.num_envs would also override trainer=debug's "
-        "(the preset comes after trainer): needs a preset_num_envs hook like preset_prefill",
-    ),
-    "replay.capacity": (
-        1_000_000,
-        5_000_000,
-        f"{CUR}:40",
-        "replay.size; matters only past 1M rows (DMC runs 1.1M frames, lines 182/187); our "
-        "replay preallocates its capacity",
-    ),
-}
-
 CASES = {
     "v3-vision": ("dreamer_v3", "dmc_vision", {**CURRENT, **CURRENT_VISION}),
     "v3-proprio": ("dreamer_v3", "dmc_proprio", {**CURRENT, **CURRENT_PROPRIO}),
@@ -372,13 +354,6 @@ def test_table_covers_every_agent_and_size_key(case):
     assert {k: cfg["agent"][k] for k in WIDTHS} == cfg["size"]
     for key, (_, cite, note) in table.items():
         assert cite or note, f"{key}: a row needs a source or a note"
-
-
-@pytest.mark.parametrize("env", ["dmc_vision", "dmc_proprio"])
-def test_known_differences_of_the_current_release_still_hold(env):
-    cfg = _compose("preset=dreamer_v3", f"env={env}")
-    for key, (ours, published, _, _) in KNOWN_DIFFERENCES.items():
-        assert _get(cfg, key) == ours != published, f"{key} changed: move it into CURRENT"
 
 
 @pytest.mark.parametrize("env", ["dmc_vision", "dmc_proprio", None])

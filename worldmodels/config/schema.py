@@ -97,6 +97,8 @@ TOP: dict[str, Field] = {
     # set by presets (configs/preset/): defaults the size and trainer groups read
     "preset_size": Field("any", nullable=True),
     "preset_prefill": Field("int", low=0, nullable=True),
+    "preset_num_envs": Field("int", low=1, nullable=True),
+    "preset_replay_capacity": Field("int", low=1, nullable=True),
     # set by world-model ablations (configs/ablation/): merged into the agent's world model
     "ablation_world_model": Field("any", nullable=True),
 }
