@@ -78,7 +78,7 @@ class DreamerConfig:
     batch_size: int = 16  # B sequences per update
     batch_length: int = 64  # T rows per sequence
     horizon: int = 15  # H imagined steps
-    gamma: float = 0.997  # 1 - 1/333
+    gamma: float = 1 - 1 / 333  # horizon 333
     lam: float = 0.95
     units: int = 512  # actor / critic MLP width (also the world model's)
     layers: int = 2
