@@ -312,6 +312,13 @@ def test_current_release_at_size1m_has_the_official_parameter_count():
     modules = (agent.world_model, agent.actor, agent.critic)
     count = sum(p.numel() for m in modules for p in m.parameters() if p.requires_grad)
     assert count == 637_446
+    # and module by module (the official log's summary: dyn 364,096, dec 49,861, enc 8,896)
+    wm = agent.world_model
+    parts = {"dyn": wm.rssm, "dec": wm.decoder, "enc": wm.encoder}
+    counts = {
+        k: sum(p.numel() for p in m.parameters() if p.requires_grad) for k, m in parts.items()
+    }
+    assert counts == {"dyn": 364_096, "dec": 49_861, "enc": 8_896}
 
 
 def test_current_release_vision_networks_match_the_official_per_module_counts():
