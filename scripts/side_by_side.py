@@ -1,0 +1,294 @@
+"""Our preset=dreamer_v3 and the official DreamerV3 (current release, JAX) side by side on CPU.
+
+    python scripts/side_by_side.py --task cartpole_balance --updates 500 --seeds 0 1 2
+    python scripts/side_by_side.py --fast --sides ours            # a few updates (CI)
+    python scripts/side_by_side.py --summarize-only --out DIR      # redo the table and figure
+
+Both sides run the same protocol: the official `dmc_proprio` config (size1m, float32 on CPU, one
+env, action repeat 1, batch 16 x 64, train ratio 1024: one update per env step, training once the
+replay holds 1024 rows), on one core each (`--parallel 2` runs two at once, pinned with taskset).
+The official code comes from ../shared/peers/official_dreamerv3 (its setup.sh builds the venv in
+$DV3_ROOT, default ~/.cache/official_dreamerv3); without it the official side is skipped with a
+message. Writes OUT/side_by_side.md (per-metric table at update checkpoints: our mean next to the
+official seeds' range, and whether ours lies within the official spread or 15% of its mean),
+OUT/side_by_side.csv and OUT/side_by_side.png, and the updates/s of both sides.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PEER = ROOT.parent / "shared" / "peers" / "official_dreamerv3"
+# the official trains once its replay holds 1024 windows of 65 rows (batch_size x batch_length
+# windows; embodied/core/replay.py inserts one per step once a stream holds 65 rows): with one
+# env, after 1024 + 64 steps
+PREFILL = 1024 + 64
+ROWS_PER_UPDATE = 16 * 64
+#: metric -> (our metrics.jsonl key, the official metrics.jsonl key); None: not logged there
+METRICS: dict[str, tuple[str, str | None]] = {
+    "vector": ("wm/loss/vector", "train/loss/vector"),  # official: the sum over its obs keys
+    "reward": ("wm/loss/reward", "train/loss/rew"),
+    "cont": ("wm/loss/cont", "train/loss/con"),
+    "dyn": ("wm/loss/dyn", "train/loss/dyn"),
+    "rep": ("wm/loss/rep", "train/loss/rep"),
+    "value": ("agent/critic_loss", "train/loss/value"),
+    "repval": ("agent/repval_loss", "train/loss/repval"),
+    "entropy": ("agent/entropy", "train/ent/action"),
+    "return_scale": ("agent/return_scale", None),  # the official logs no return scale
+    "episode_return": ("episode/return", "episode/score"),
+}
+OFFICIAL_NON_RECON = {
+    "rew", "con", "dyn", "rep", "policy", "value", "repval",
+}  # fmt: skip
+
+
+def dv3_root() -> Path:
+    return Path(os.environ.get("DV3_ROOT", Path.home() / ".cache" / "official_dreamerv3"))
+
+
+def ours_command(task: str, seed: int, updates: int, run_dir: Path, prefill: int) -> list[str]:
+    frames = prefill + updates  # one update per env step after the prefill
+    return [
+        sys.executable, "-m", "worldmodels.train", "preset=dreamer_v3", "env=dmc_proprio",
+        f"env.task={task}", f"seed={seed}", "device=cpu", "trainer.num_envs=1",
+        "trainer.async_envs=false", f"trainer.steps={frames}", f"trainer.prefill={prefill}",
+        "trainer.log_every=32", f"trainer.eval_every={10 * frames}",
+        f"trainer.checkpoint_every={10 * frames}", "trainer.save_replay=false",
+        "logger.video=false", "logger.tensorboard=false", "logger.progress=false",
+        f"run_dir={run_dir}",
+    ]  # fmt: skip
+
+
+def official_command(task: str, seed: int, updates: int, run_dir: Path) -> list[str]:
+    root = dv3_root()
+    return [
+        str(root / "venv" / "bin" / "python"), str(root / "src" / "dreamerv3" / "main.py"),
+        "--configs", "dmc_proprio", "--task", f"dmc_{task}", "--seed", str(seed),
+        "--logdir", str(run_dir), "--jax.platform", "cpu", "--jax.prealloc", "False",
+        "--jax.compute_dtype", "float32", "--run.envs", "1", "--run.eval_envs", "0",
+        "--run.log_every", "20", "--run.steps", str(PREFILL + updates),
+        "--run.usage.nvsmi", "False",
+    ]  # fmt: skip
+
+
+def launch(cmd: list[str], log: Path, core: int | None) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false",
+        "MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl"),
+        "DV3_NO_RENDER": "1",
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONPATH": str(ROOT),
+    }
+    if core is not None and shutil.which("taskset"):
+        cmd = ["taskset", "-c", str(core), *cmd]
+    log.parent.mkdir(parents=True, exist_ok=True)
+    cwd = dv3_root() / "src" if "main.py" in " ".join(cmd) else ROOT
+    return subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env, cwd=cwd)
+
+
+def run_all(jobs: list[tuple[str, list[str], Path]], parallel: int) -> None:
+    """Runs (name, command, log) jobs, `parallel` at a time, one core each."""
+    pending, running = list(jobs), []
+    while pending or running:
+        while pending and len(running) < parallel:
+            name, cmd, log = pending.pop(0)
+            print(f"start {name}: {' '.join(cmd[:4])} ... (log {log})", flush=True)
+            running.append((name, launch(cmd, log, len(running) % max(os.cpu_count() or 1, 1))))
+        time.sleep(2)
+        for item in list(running):
+            name, proc = item
+            if proc.poll() is not None:
+                running.remove(item)
+                print(f"done {name}: exit {proc.returncode}", flush=True)
+
+
+# ---- reading the logs ------------------------------------------------------------------------
+def _rows(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def read_ours(run_dir: Path) -> tuple[dict[str, list[tuple[float, float]]], list[float]]:
+    """{metric: [(update, value)]}, updates/s per log window."""
+    curves: dict[str, list[tuple[float, float]]] = {k: [] for k in METRICS}
+    speed = []
+    for r in _rows(run_dir / "metrics.jsonl"):
+        upd = float(r.get("grad_steps", 0))
+        for name, (key, _) in METRICS.items():
+            if key in r:
+                curves[name].append((upd, float(r[key])))
+        if r.get("perf/grad_steps_per_s", 0) > 0:
+            speed.append(float(r["perf/grad_steps_per_s"]))
+    return curves, speed[1:] or speed  # the first window mixes in compile/prefill
+
+
+def read_official(run_dir: Path) -> tuple[dict[str, list[tuple[float, float]]], list[float]]:
+    curves: dict[str, list[tuple[float, float]]] = {k: [] for k in METRICS}
+    speed: list[float] = []
+    updates = 0.0
+    for r in _rows(run_dir / "metrics.jsonl"):
+        updates = float(r.get("train/opt/updates", updates))
+        upd = updates if "train/opt/updates" in r else max(0.0, r["step"] - PREFILL)
+        losses = {k[len("train/loss/") :]: v for k, v in r.items() if k.startswith("train/loss/")}
+        recon = [v for k, v in losses.items() if k not in OFFICIAL_NON_RECON]
+        if recon:
+            r = {**r, "train/loss/vector": sum(recon)}
+        for name, (_, key) in METRICS.items():
+            if key is not None and key in r:
+                curves[name].append((upd, float(r[key])))
+        if r.get("fps/train", 0) > 0:
+            speed.append(float(r["fps/train"]) / ROWS_PER_UPDATE)
+    return curves, speed[1:] or speed
+
+
+def at(curve: list[tuple[float, float]], update: float, width: float) -> float | None:
+    """Mean of the curve's values within +-width/2 of `update` (None: nothing there)."""
+    vals = [v for u, v in curve if abs(u - update) <= width / 2]
+    return statistics.fmean(vals) if vals else None
+
+
+# ---- the table and the figure ----------------------------------------------------------------
+def summarize(out: Path, updates: int) -> Path:
+    sides: dict[str, dict[str, list]] = {"ours": {}, "official": {}}
+    speeds: dict[str, list[float]] = {"ours": [], "official": []}
+    for run_dir in sorted((out / "runs").glob("*")):
+        side = run_dir.name.split("_", 1)[0]
+        reader = read_ours if side == "ours" else read_official
+        curves, speed = reader(run_dir)
+        sides[side][run_dir.name] = curves
+        speeds[side] += speed
+    step = max(updates // 5, 1)
+    checkpoints = [u for u in range(step, updates + 1, step) if u >= min(100, updates)]
+    rows, verdicts = [], []
+    for name, (_, official_key) in METRICS.items():
+        for u in checkpoints:
+            ours = [at(c[name], u, step) for c in sides["ours"].values()]
+            theirs = [at(c[name], u, step) for c in sides["official"].values()]
+            ours_v = [v for v in ours if v is not None]
+            theirs_v = [v for v in theirs if v is not None]
+            row = {"metric": name, "update": u, "ours_mean": _fmt(ours_v, statistics.fmean)}
+            row["official_min"] = _fmt(theirs_v, min)
+            row["official_max"] = _fmt(theirs_v, max)
+            ok = ""
+            if ours_v and theirs_v:
+                lo, hi, mean = min(theirs_v), max(theirs_v), statistics.fmean(theirs_v)
+                band = max(hi - lo, 0.3 * abs(mean))  # the spread, or +-15% of the mean
+                mid = (lo + hi) / 2
+                ok = "yes" if abs(statistics.fmean(ours_v) - mid) <= band / 2 + 1e-9 else "NO"
+                verdicts.append(ok)
+            elif official_key is None:
+                ok = "(not logged by the official code)"
+            row["within"] = ok
+            rows.append(row)
+    with (out / "side_by_side.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["metric"])
+        writer.writeheader()
+        writer.writerows(rows)
+    md = [
+        "# Side by side: preset=dreamer_v3 vs the official DreamerV3 (e3f0224), DMC proprio",
+        "",
+        f"Runs: {', '.join(sorted(sides['ours']))} | {', '.join(sorted(sides['official']))}",
+        f"updates/s (median over log windows, one core each): ours "
+        f"{_fmt(speeds['ours'], statistics.median)}, official "
+        f"{_fmt(speeds['official'], statistics.median)}",
+        "",
+        "| metric | update | ours (mean of seeds) | official min | official max | within |",
+        "|---|---|---|---|---|---|",
+    ]
+    md += [
+        f"| {r['metric']} | {r['update']} | {r['ours_mean']} | {r['official_min']} | "
+        f"{r['official_max']} | {r['within']} |"
+        for r in rows
+    ]
+    md += ["", f"within the official spread (or 15% of its mean): {verdicts.count('yes')} of "
+           f"{len(verdicts)} cells"]  # fmt: skip
+    (out / "side_by_side.md").write_text("\n".join(md) + "\n")
+    _figure(out, sides)
+    print("\n".join(md[:5]))
+    return out / "side_by_side.md"
+
+
+def _fmt(values: list[float], fn) -> str:  # type: ignore[no-untyped-def]
+    return f"{fn(values):.4g}" if values else "-"
+
+
+def _figure(out: Path, sides: dict[str, dict[str, list]]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(METRICS)
+    fig, axes = plt.subplots(2, (len(names) + 1) // 2, figsize=(18, 6.5))
+    for ax, name in zip(axes.flat, names):
+        for side, color in (("official", "0.5"), ("ours", "tab:blue")):
+            for i, curves in enumerate(sides[side].values()):
+                pts = curves[name]
+                if pts:
+                    label = f"{side} ({len(sides[side])} seeds)" if i == 0 else None
+                    ax.plot(*zip(*pts), color=color, alpha=0.8, lw=1.2, label=label)
+        ax.set_title(name)
+        ax.set_xlabel("updates")
+    axes.flat[0].legend(fontsize=8)
+    fig.suptitle(
+        "preset=dreamer_v3 (blue) vs official DreamerV3 e3f0224 (grey), dmc_proprio size1m"
+    )
+    fig.tight_layout()
+    fig.savefig(out / "side_by_side.png", dpi=90)
+    plt.close(fig)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--task", default="cartpole_balance", help="dm_control task, e.g. reacher_easy")
+    p.add_argument("--updates", type=int, default=500)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--sides", nargs="+", default=["ours", "official"], choices=["ours", "official"])
+    p.add_argument("--parallel", type=int, default=2, help="runs at once, one core each")
+    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "side_by_side")
+    p.add_argument("--fast", action="store_true", help="CI: 3 updates, a short prefill (ours)")
+    p.add_argument("--summarize-only", action="store_true")
+    args = p.parse_args()
+    if args.fast:
+        args.updates = 3
+    if not args.summarize_only:
+        jobs = []
+        for seed in args.seeds:
+            tag = f"{args.task}_s{seed}"
+            if "ours" in args.sides:
+                run_dir = args.out / "runs" / f"ours_{tag}"
+                shutil.rmtree(run_dir, ignore_errors=True)
+                prefill = 64 if args.fast else PREFILL
+                cmd = ours_command(args.task, seed, args.updates, run_dir, prefill)
+                jobs.append((f"ours {tag}", cmd, args.out / "logs" / f"ours_{tag}.log"))
+            if "official" in args.sides:
+                if not (dv3_root() / "venv" / "bin" / "python").exists():
+                    print(
+                        f"official side skipped: no venv in {dv3_root()} "
+                        f"(run {PEER / 'setup.sh'} to build it)",
+                        flush=True,
+                    )
+                else:
+                    run_dir = args.out / "runs" / f"official_{tag}"
+                    shutil.rmtree(run_dir, ignore_errors=True)
+                    cmd = official_command(args.task, seed, args.updates, run_dir)
+                    jobs.append((f"official {tag}", cmd, args.out / "logs" / f"official_{tag}.log"))
+        run_all(jobs, args.parallel)
+    summarize(args.out, args.updates)
+
+
+if __name__ == "__main__":
+    main()
