@@ -80,6 +80,16 @@ def test_dreamer_learns_pixel_bandit(run_overrides):
     assert evals[-1] >= THRESHOLD, f"final eval return {evals[-1]} < {THRESHOLD} (evals {evals})"
 
 
+#: The reach checks' task and clocks: 1500 env steps, evaluations of 20 episodes every 500.
+REACH = ["env=dummy", "env.task=reach", "env.obs=proprio", "size=xs", "seed=0"]
+REACH_CLOCKS = [
+    "trainer.steps=1500",
+    "trainer.prefill=300",
+    "trainer.train_ratio=80",
+    "trainer.eval_every=500",
+    "trainer.eval_episodes=20",
+    "trainer.log_every=500",
+]
 #: reach: random policy 10.8 +- 12.7 per episode (mean over 300 episodes), optimal 28.8 +- 1.7.
 REACH_THRESHOLD = 22.0
 
@@ -103,20 +113,11 @@ def test_dreamer_learns_reach_from_state(run_overrides):
     run_dir = run(
         run_overrides(
             "agent=dreamer",
-            "env=dummy",
-            "env.task=reach",
-            "env.obs=proprio",
-            "size=xs",
-            "seed=0",
+            *REACH,
             *FAST,
             "agent.actor_lr=3e-4",
             *QUIET,
-            "trainer.steps=1500",
-            "trainer.prefill=300",
-            "trainer.train_ratio=80",
-            "trainer.eval_every=500",
-            "trainer.eval_episodes=20",
-            "trainer.log_every=500",
+            *REACH_CLOCKS,
             name="reach",
         )
     )
@@ -147,22 +148,13 @@ def test_current_release_learns_reach_from_state(run_overrides):
     run_dir = run(
         run_overrides(
             "preset=dreamer_v3",
-            "env=dummy",
-            "env.task=reach",
-            "env.obs=proprio",
-            "size=xs",
-            "seed=0",
+            *REACH,
             "agent.batch_size=16",
             "agent.batch_length=16",
             "agent.laprop_lr=1e-3",
             "agent.warmup=0",
             *QUIET,
-            "trainer.steps=1500",
-            "trainer.prefill=300",
-            "trainer.train_ratio=80",
-            "trainer.eval_every=500",
-            "trainer.eval_episodes=20",
-            "trainer.log_every=500",
+            *REACH_CLOCKS,
             name="current",
         )
     )
