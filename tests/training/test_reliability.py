@@ -217,3 +217,20 @@ def test_10_killed_env_worker_is_a_one_line_run_failure():
         assert isinstance(err.value, RunFailed) and "\n" not in str(err.value)
     finally:
         envs.close()
+
+
+def test_8_async_env_workers_leave_the_stop_handlers_of_the_main_process_alone():
+    # gymnasium builds one env in the main process for the spaces: the workers' signal
+    # settings (ignore SIGTERM/SIGINT; the main process stops them) must not leak into it
+    from worldmodels.envs.make import make_vec_env
+    from worldmodels.training.preemption import StopSignals
+
+    with StopSignals() as stop:
+        envs = make_vec_env({"suite": "dummy", "task": "reach", "obs": "proprio"}, 2, 0)
+        try:
+            assert signal.getsignal(signal.SIGTERM) == stop._handle
+            assert signal.getsignal(signal.SIGINT) == stop._handle
+            os.kill(os.getpid(), signal.SIGTERM)
+            assert stop.requested == signal.SIGTERM
+        finally:
+            envs.close()

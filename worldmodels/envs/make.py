@@ -14,6 +14,7 @@ Single-env wrapper stack (wrappers.py): base -> TimeLimit(frames) -> ActionRepea
 from __future__ import annotations
 
 import functools
+import multiprocessing
 import signal
 import sys
 from collections.abc import Mapping
@@ -63,8 +64,9 @@ def _positive_int(name: str, value: Any, allow_none: bool = False) -> Any:
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"env.{name} must be a positive integer{' or null' * allow_none}, "
-                         f"got {value!r}")
+        raise ValueError(
+            f"env.{name} must be a positive integer{' or null' * allow_none}, got {value!r}"
+        )
     return int(value)
 
 
@@ -115,8 +117,11 @@ def parse_env_config(env_cfg: Mapping[str, Any] | EnvConfig) -> EnvConfig:
 def _make_in_worker(make_one: Any) -> gym.Env:
     """Runs in an env worker process: the main process alone decides when workers stop (after
     its checkpoint), so a SIGTERM/SIGINT sent to the whole process group must not kill them."""
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, signal.SIG_IGN)
+    # gymnasium also calls the env fn once in the main process (for the spaces): leave its
+    # handlers (the loop's stop-at-a-safe-point) alone there
+    if multiprocessing.parent_process() is not None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, signal.SIG_IGN)
     return make_one()
 
 
