@@ -32,6 +32,7 @@ def _check_job(cfg: DictConfig) -> None:
     TrainerConfig(**trainer)  # unknown or missing trainer keys raise here
     agent = OmegaConf.to_container(cfg.agent, resolve=True)
     assert isinstance(agent, dict)
+    agent.pop("train_ratio", None)  # the loop's (worldmodels.train reads it), not the agent's
     params = inspect.signature(get_class(agent.pop("_target_"))).parameters
     if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
         unknown = set(agent) - set(params)
