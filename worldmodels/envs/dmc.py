@@ -74,7 +74,7 @@ def _point_renderer_at(backend: str) -> None:
 
 
 def split_task(name: str, suite: ModuleType) -> tuple[str, str]:
-    """"ball_in_cup_catch" -> ("ball_in_cup", "catch"); ValueError listing valid names."""
+    """ "ball_in_cup_catch" -> ("ball_in_cup", "catch"); ValueError listing valid names."""
     by_domain: dict[str, tuple[str, ...]] = {d: tuple(t) for d, t in suite.TASKS_BY_DOMAIN.items()}
     for domain, tasks in by_domain.items():
         if name.startswith(domain + "_") and name[len(domain) + 1 :] in tasks:
@@ -158,9 +158,7 @@ class DMCEnv(gym.Env):
         self._env.close()
 
 
-def make_dmc_base(
-    name: str, pixels: bool, gl_backend: str | None = None
-) -> tuple[DMCEnv, str]:
+def make_dmc_base(name: str, pixels: bool, gl_backend: str | None = None) -> tuple[DMCEnv, str]:
     """The base env for task `name` ("domain_task") and its domain (for the default camera)."""
     suite = load_suite(pixels, gl_backend)
     domain, task = split_task(name, suite)

@@ -104,8 +104,11 @@ def main(argv: list[str] | None = None) -> int:
     # A preset MUJOCO_GL is trusted by the library; the command checks that it really renders.
     if preset and not probe_backend(preset):
         if not args.quiet:
-            print(f"MuJoCo cannot render with MUJOCO_GL={preset} (set in the environment): "
-                  f"unset it, or install the Debian packages {GL_PACKAGES}", file=sys.stderr)
+            print(
+                f"MuJoCo cannot render with MUJOCO_GL={preset} (set in the environment): "
+                f"unset it, or install the Debian packages {GL_PACKAGES}",
+                file=sys.stderr,
+            )
         return 1
     if not args.quiet:
         print(backend)

@@ -46,8 +46,10 @@ def make_gym_base(
         kwargs["render_mode"] = "rgb_array"
     base = gym.make(task, **kwargs)
     if pixels and "rgb_array" not in base.metadata.get("render_modes", []):
-        raise ValueError(f"pixels are not supported for gym task {task!r} (no rgb_array render "
-                         "mode); use obs=proprio")
+        raise ValueError(
+            f"pixels are not supported for gym task {task!r} (no rgb_array render "
+            "mode); use obs=proprio"
+        )
     env: gym.Env = base
     act = base.action_space
     if isinstance(act, spaces.Box):

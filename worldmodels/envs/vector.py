@@ -112,8 +112,9 @@ class VecEnv:
         obs, _ = self._venv.reset(seed=seed)
         n = self.num_envs
         self._ended = np.zeros(n, bool)
-        return self._row(obs, np.zeros(n, np.float32), np.ones(n, bool), self._ended,
-                         np.zeros(n, bool))
+        return self._row(
+            obs, np.zeros(n, np.float32), np.ones(n, bool), self._ended, np.zeros(n, bool)
+        )
 
     @_worker_guard
     def step(self, action: np.ndarray) -> Row:
@@ -132,15 +133,25 @@ class VecEnv:
         is_first = self._ended
         is_last = np.logical_or(terminated, truncated)
         self._ended = is_last
-        return self._row(obs, np.asarray(reward, np.float32), is_first, is_last,
-                         np.asarray(terminated, bool))
+        return self._row(
+            obs, np.asarray(reward, np.float32), is_first, is_last, np.asarray(terminated, bool)
+        )
 
     @staticmethod
-    def _row(obs: dict[str, np.ndarray], reward: np.ndarray, is_first: np.ndarray,
-             is_last: np.ndarray, is_terminal: np.ndarray) -> Row:
+    def _row(
+        obs: dict[str, np.ndarray],
+        reward: np.ndarray,
+        is_first: np.ndarray,
+        is_last: np.ndarray,
+        is_terminal: np.ndarray,
+    ) -> Row:
         row = dict(obs)
-        row.update(reward=reward, is_first=is_first.copy(), is_last=is_last.copy(),
-                   is_terminal=is_terminal.copy())
+        row.update(
+            reward=reward,
+            is_first=is_first.copy(),
+            is_last=is_last.copy(),
+            is_terminal=is_terminal.copy(),
+        )
         return row
 
     @_worker_guard
