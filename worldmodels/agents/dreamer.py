@@ -528,7 +528,7 @@ class DreamerAgent(Agent):
             metrics["wm/kl"] = wm.rssm.kl(post["stat"], prior_stat).mean()
             metrics["wm/prior_entropy"] = wm.rssm.entropy(prior_stat).mean()
             metrics["wm/post_entropy"] = wm.rssm.entropy(post["stat"]).mean()
-            metrics["agent/lr"] = torch.tensor(self.opt.scheduled_lr(), device=self.device)
+            metrics["agent/lr"] = torch.full((), self.opt.scheduled_lr(), device=self.device)
         metrics.update(self._behavior_metrics(a_loss, c_loss, scale, entropy, ret, value, roll))
         return metrics
 
