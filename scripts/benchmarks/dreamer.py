@@ -35,6 +35,19 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--modes", default="eager,compiled", help="comma list of eager, compiled")
     parser.add_argument("--iters", type=int, default=5, help="timed updates per mode")
     parser.add_argument("--warmup", type=int, default=2, help="untimed updates first (compilation)")
+    parser.add_argument(
+        "--preset",
+        default=None,
+        help="compose configs as worldmodels.train does with preset=NAME (dreamer_v3, "
+        "dreamer_v3_2023, ...) and size=--size; default: configs/agent/dreamer.yaml",
+    )
+    parser.add_argument(
+        "--peer",
+        default=None,
+        choices=("sheeprl",),
+        help="run ../shared/peers/sheeprl_dreamer_v3.sh (or .device/peers/) first, when present",
+    )
+    parser.add_argument("--peer-seconds", type=int, default=300)
 
 
 def agent_config(size: str, **overrides: object) -> dict:
@@ -48,6 +61,52 @@ def agent_config(size: str, **overrides: object) -> dict:
     agent.pop("_target_")
     agent.update(overrides)
     return agent
+
+
+def preset_config(preset: str, size: str, **overrides: object) -> dict:
+    """The agent config `python -m worldmodels.train preset=PRESET size=SIZE` builds, plus
+    overrides (env dmc_vision: the protocol file for that domain applies)."""
+    from worldmodels.config.compose import compose_config
+    from worldmodels.train import split_train_ratio
+
+    cfg = compose_config([f"preset={preset}", f"size={size}", "env=dmc_vision"])
+    agent_cfg, _ = split_train_ratio(cfg)
+    agent = OmegaConf.to_container(agent_cfg, resolve=True)
+    assert isinstance(agent, dict)
+    agent.pop("_target_", None)
+    agent.update(overrides)
+    return agent
+
+
+def run_peer(name: str, seconds: int) -> None:
+    """The peer's figure from the same machine, before ours (sheeprl's DreamerV3-S)."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    found = [
+        p
+        for p in (
+            root / ".device/peers/sheeprl_dreamer_v3.sh",
+            root.parent / "shared/peers/sheeprl_dreamer_v3.sh",
+        )
+        if p.exists()
+    ]
+    if not found:
+        print(
+            f"peer {name}: sheeprl_dreamer_v3.sh not found "
+            "(.device/peers/ or ../shared/peers/); skipped"
+        )
+        return
+    try:
+        import sheeprl  # noqa: F401
+    except ImportError:
+        print(
+            f"peer {name}: sheeprl is not installed here "
+            "(../shared/device/prepare --peers packs it); skipped"
+        )
+        return
+    print(f"peer {name}: running {found[0]} {seconds}", flush=True)
+    subprocess.run(["bash", str(found[0]), str(seconds)], check=False)
 
 
 def random_batch(
@@ -77,16 +136,17 @@ def _params(module: torch.nn.Module) -> float:
 
 def bench_mode(args: argparse.Namespace, device: torch.device, compiled: bool) -> dict[str, float]:
     torch.manual_seed(0)
-    cfg = agent_config(
-        args.size,
-        batch_size=args.batch,
-        batch_length=args.length,
-        horizon=args.horizon,
-        compile=compiled,
-    )
+    kw = dict(batch_size=args.batch, batch_length=args.length, horizon=args.horizon)
+    if args.preset:
+        cfg = preset_config(args.preset, args.size, compile=compiled, **kw)
+    else:
+        cfg = agent_config(args.size, compile=compiled, **kw)
+    length = args.length + int(cfg.get("replay_context", 0))
     obs_spec = {"image": ArraySpec((args.image, args.image, 3), "uint8")}
     agent = DreamerAgent(obs_spec, ActSpec(args.action_dim, False), device, **cfg)
-    batch = random_batch(args.batch, args.length, args.image, args.action_dim, device)
+    batch = random_batch(args.batch, length, args.image, args.action_dim, device)
+    for k, spec in agent.data.extras.items():  # replay context: stored latents
+        batch[k] = torch.zeros(args.batch, length, *spec.shape, device=device)
     t0 = time.perf_counter()
     for _ in range(args.warmup):
         agent.update(batch)
@@ -123,21 +183,31 @@ def run(args: argparse.Namespace) -> None:
         if device.type == "cuda"
         else (platform.processor() or platform.machine())
     )
+    label = f"preset={args.preset}" if args.preset else "DreamerV3 defaults"
     print(
         f"== dreamer update benchmark on {device.type} ({name}), torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads"
     )
     print(
-        f"config: DreamerV3 defaults, size {args.size}, batch {args.batch} x {args.length}, "
+        f"config: {label}, size {args.size}, batch {args.batch} x {args.length}, "
         f"horizon {args.horizon}, "
         f"{args.image}x{args.image}x3 pixels, action dim {args.action_dim}, "
         f"{'bf16 autocast' if device.type == 'cuda' else 'float32'}, "
         f"{args.warmup} warm-up + {args.iters} timed updates"
     )
+    if args.peer:
+        run_peer(args.peer, args.peer_seconds)
     results = {}
     for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
-        if mode not in ("eager", "compiled"):
-            raise ValueError(f"unknown mode {mode!r}; valid: eager, compiled")
+        if mode not in ("eager", "compiled", "graph"):
+            raise ValueError(f"unknown mode {mode!r}; valid: eager, compiled, graph")
+        if mode == "graph":
+            print(
+                "    graph: skipped (CUDA-graph capture of the update is CUDA-only"
+                + (" and not implemented yet: issue 15)" if device.type == "cuda" else ")"),
+                flush=True,
+            )
+            continue
         r = bench_mode(args, device, compiled=mode == "compiled")
         results[mode] = r
         print(
