@@ -139,11 +139,13 @@ def test_update_writes_back_the_posteriors_of_the_trained_rows():
 def test_contdisc_continue_target_is_the_discount_and_imagination_does_not_discount_again():
     agent = make()
     wm = agent.world_model
-    assert wm.cont_discount == pytest.approx(0.997)
+    assert wm.cont_discount == pytest.approx(1 - 1 / 333)
     data, start, prev = agent._split_context(batch_for(agent))
     terms, post, _ = wm._loss(data, start, prev)
     logits = wm.cont.net(wm.rssm.feat(post)).squeeze(-1)
-    target = (1.0 - data["is_terminal"].float()) * 0.997  # con *= 1 - 1/horizon (agent.py:176)
+    target = (1.0 - data["is_terminal"].float()) * (
+        1 - 1 / 333
+    )  # con *= 1 - 1/horizon (agent.py:176)
     ref = torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
     torch.testing.assert_close(terms["cont"], ref)
     assert make(contdisc=False).world_model.cont_discount == 1.0

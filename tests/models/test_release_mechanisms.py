@@ -135,7 +135,7 @@ def test_output_scales_are_applied_after_the_scheme():
     ref = PolicyHead(32, ActSpec(4, False), 64, 2, norm="rms")
     initialize(policy, "trunc_normal_in")
     initialize(ref, "trunc_normal_in")
-    out, ref_out = policy.net[-1].weight.std().item(), ref.net[-1].weight.std().item()
+    out, ref_out = policy.mean.weight.std().item(), ref.mean.weight.std().item()
     assert out == pytest.approx(0.01 * math.sqrt(1 / 64), rel=0.15)
     assert ref_out == pytest.approx(math.sqrt(1 / 64), rel=0.15)
     # hidden layers are untouched by the output scale

@@ -226,14 +226,27 @@ class PolicyHead(nn.Module):
                 f"{'discrete' if act_spec.discrete else 'continuous'} action space"
             )
         self.dist, self.unimix = dist, unimix
-        self.net = mlp(
-            feat_dim, act_spec.dim * (1 if act_spec.discrete else 2), units, layers, norm, act
-        )
+        # V2 and V3 give the mean and the std their own output layers (DistLayer out/std,
+        # Head.bounded_normal mean/stddev): separate tensors for the per-tensor AGC; V1's
+        # ActionDecoder and the discrete logits are one layer.
+        self.split = dist in ("bounded_normal", "trunc_normal")
+        a = act_spec.dim
+        if self.split:
+            self.net = mlp(feat_dim, None, units, layers, norm, act)
+            width = units if layers else feat_dim
+            self.mean, self.std = nn.Linear(width, a), nn.Linear(width, a)
+            outs: list[nn.Module] = [self.mean, self.std]
+        else:
+            self.net = mlp(feat_dim, a * (1 if act_spec.discrete else 2), units, layers, norm, act)
+            outs = [self.net[-1]]
         if outscale is not None:  # current release: 0.01 (dreamerv3/configs.yaml `policy`)
-            set_outscale(self.net[-1], outscale)
+            for layer in outs:
+                set_outscale(layer, outscale)
 
     def forward(self, feat: torch.Tensor) -> OneHotST | BoundedNormal | TanhNormal | TruncNormal:
         out = self.net(feat)
+        if self.split:
+            out = torch.cat([self.mean(out), self.std(out)], -1)
         if self.dist == "onehot":
             return OneHotST(unimix_logits(out, self.unimix))
         if self.dist == "bounded_normal":

@@ -194,10 +194,11 @@ class RSSM(nn.Module):
             self.core = dense(hidden, deter, kind, act)
         prior = [dense(deter if i == 0 else hidden, hidden, kind, act) for i in range(img_layers)]
         self.img_out = nn.Sequential(*prior, nn.Linear(hidden, self.stat_dim))
-        # Posterior MLP on [h, e], its first linear split so the embedding part is projected for
-        # all T at once (a linear over the concatenation, as the source's obs0).
-        self.obs_deter = nn.Linear(deter, hidden, bias=False)
-        self.obs_embed = nn.Linear(embed_dim, hidden, bias=kind != "layer")
+        # Posterior MLP on [h, e]: one linear over the concatenation (the source's obs0, so its
+        # init fan-in and its AGC norm are the whole kernel's), applied in two parts so the
+        # embedding part is projected for all T at once.
+        self.deter_in = deter
+        self.obs_in = nn.Linear(deter + embed_dim, hidden, bias=kind != "layer")
         post: list[nn.Module] = [make_norm(kind, hidden), act_factory(act)()]
         post += [dense(hidden, hidden, kind, act) for _ in range(obs_layers - 1)]
         self.obs_out = nn.Sequential(*post, nn.Linear(hidden, self.stat_dim))
@@ -298,7 +299,8 @@ class RSSM(nn.Module):
         deter = deter * keep + init_deter * (1 - keep)
         stoch = stoch * keep + init_stoch * (1 - keep)
         deter = self._transition(deter, stoch, action * keep)
-        stat = self.obs_out(self.obs_deter(deter) + embed_h)
+        w = self.obs_in.weight[:, : self.deter_in]  # [hidden, D]
+        stat = self.obs_out(nn.functional.linear(deter, w.to(deter.dtype)) + embed_h)
         return deter, self.sample(stat, sample), stat
 
     def _img_cell_eager(
@@ -324,7 +326,9 @@ class RSSM(nn.Module):
             "observe: [B, T] mismatch"
         )
         init = self.initial(b)
-        embed_h = self.obs_embed(embed)  # [B, T, hidden]
+        w = self.obs_in.weight[:, self.deter_in :]  # [hidden, E]
+        bias = self.obs_in.bias
+        embed_h = nn.functional.linear(embed, w, bias)  # [B, T, hidden]
         keep = (1.0 - is_first.to(embed_h.dtype)).unsqueeze(-1)  # [B, T, 1]
         deter, stoch = state["deter"], state["stoch"]
         deters, stochs, stats = [], [], []
