@@ -95,6 +95,7 @@ def _train(cfg: DictConfig, run_dir: Path, overrides: list[str] | None, stop: St
     from worldmodels.envs.spaces import row_spec
     from worldmodels.logger.metrics import Logger
 
+    cfg = apply_world_model_ablation(cfg)  # what runs is what config.yaml records
     config = check_config(cfg)  # the schema, before any env is built
     start = prepare(run_dir, config, overrides)
     if start.nothing_to_do:
@@ -104,7 +105,7 @@ def _train(cfg: DictConfig, run_dir: Path, overrides: list[str] | None, stop: St
     device = resolve_device(cfg.device)
     seed = int(cfg.seed)
     seed_everything(seed)
-    agent_cfg, train_ratio = split_train_ratio(cfg)
+    train_ratio = train_ratio_of(cfg)
     trainer = cast(dict[str, Any], OmegaConf.to_container(cfg.trainer, resolve=True))
     trainer["train_ratio"] = train_ratio or 0.0
     tcfg = TrainerConfig(
@@ -128,7 +129,7 @@ def _train(cfg: DictConfig, run_dir: Path, overrides: list[str] | None, stop: St
                 time_limit=tcfg.time_limit,
             )
 
-        agent = build_agent(agent_cfg, envs.obs_spec, envs.act_spec, device)
+        agent = build_agent(cfg.agent, envs.obs_spec, envs.act_spec, device)
         if train_ratio is None and agent.data.kind in ("sequences", "transitions"):
             raise UserError(
                 f"trainer.train_ratio is null and agent {type(agent).__name__} states no "
@@ -203,37 +204,39 @@ def _train(cfg: DictConfig, run_dir: Path, overrides: list[str] | None, stop: St
     return run_dir
 
 
-def apply_world_model_ablation(agent_cfg: DictConfig, ablation: Any) -> None:
-    """Merges a world-model ablation (`ablation_world_model`, set by configs/ablation/) into the
-    agent's world model settings, in place: the flat agent keys of Dreamer and the planners, or
-    the `world_model` block of a latent-input head. A head that acts on raw observations has no
-    world model to change: that is an error, not a silent no-op."""
+def apply_world_model_ablation(cfg: DictConfig) -> DictConfig:
+    """`cfg` with its world-model ablation (`ablation_world_model`, set by configs/ablation/)
+    merged into the agent's world model settings: the flat agent keys of Dreamer and the
+    planners, or the `world_model` block of a latent-input head. The merged agent is what
+    config.yaml records, so evaluate/compare rebuild the model that ran. A head that acts on raw
+    observations has no world model to change: that is an error, not a silent no-op."""
+    ablation = cfg.get("ablation_world_model")
     if not ablation:
-        return
-    if "world_model" in agent_cfg:  # SAC, TD3, DQN, PPO: a world model only with input=latent
-        if agent_cfg.get("input") != "latent":
+        return cfg
+    out = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
+    assert isinstance(out, DictConfig)
+    agent = out.agent
+    if "world_model" in agent:  # SAC, TD3, DQN, PPO: a world model only with input=latent
+        if agent.get("input") != "latent":
             raise UserError(
                 f"ablation_world_model ({', '.join(ablation)}) changes a world model, but "
-                f"agent.input={agent_cfg.get('input')} has none; add agent.input=latent"
+                f"agent.input={agent.get('input')} has none; add agent.input=latent"
             )
-        agent_cfg.world_model = OmegaConf.merge(agent_cfg.world_model, ablation)
+        agent.world_model = OmegaConf.merge(agent.world_model, ablation)
     else:
-        agent_cfg.merge_with(ablation)
+        agent.merge_with(ablation)
+    return out
 
 
-def split_train_ratio(cfg: DictConfig) -> tuple[DictConfig, float | None]:
-    """(the agent's config without `train_ratio`, the train ratio the loop uses): the agent's own
-    `agent.train_ratio` (each agent config and preset states it), unless `trainer.train_ratio`
-    is set, which wins. Agents that never replay (PPO, random) may state none (None); one that
-    replays and has none is refused once it is built."""
-    agent_cfg = OmegaConf.create(OmegaConf.to_container(cfg.agent, resolve=True))
-    assert isinstance(agent_cfg, DictConfig)
-    apply_world_model_ablation(agent_cfg, cfg.get("ablation_world_model"))
-    own = agent_cfg.pop("train_ratio", None)
+def train_ratio_of(cfg: DictConfig) -> float | None:
+    """The train ratio the loop uses: the agent's own `agent.train_ratio` (each agent config and
+    preset states it; `build_agent` leaves it out of the agent's arguments), unless
+    `trainer.train_ratio` is set, which wins. Agents that never replay (PPO, random) may state
+    none (None); one that replays and has none is refused once it is built."""
     ratio = cfg.trainer.get("train_ratio")
     if ratio is None:
-        ratio = own
-    return agent_cfg, None if ratio is None else float(ratio)
+        ratio = cfg.agent.get("train_ratio")
+    return None if ratio is None else float(ratio)
 
 
 def resolve_run_dir(cfg: DictConfig, default: Path) -> Path:

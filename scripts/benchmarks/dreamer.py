@@ -67,13 +67,13 @@ def preset_config(preset: str, size: str, **overrides: object) -> dict:
     """The agent config `python -m worldmodels.train preset=PRESET size=SIZE` builds, plus
     overrides (env dmc_vision: the protocol file for that domain applies)."""
     from worldmodels.config.compose import compose_config
-    from worldmodels.train import split_train_ratio
+    from worldmodels.train import apply_world_model_ablation
 
     cfg = compose_config([f"preset={preset}", f"size={size}", "env=dmc_vision"])
-    agent_cfg, _ = split_train_ratio(cfg)
-    agent = OmegaConf.to_container(agent_cfg, resolve=True)
+    agent = OmegaConf.to_container(apply_world_model_ablation(cfg).agent, resolve=True)
     assert isinstance(agent, dict)
     agent.pop("_target_", None)
+    agent.pop("train_ratio", None)  # the loop's, not the agent's
     agent.update(overrides)
     return agent
 

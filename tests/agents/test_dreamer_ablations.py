@@ -259,7 +259,9 @@ def test_ablation_runs_through_the_entry_point(name, run_overrides):
     assert ("wm/loss/cont" in losses[-1]) == (name != "no_continue_head")
     saved = torch.load(run_dir / "world_model.pt", weights_only=False)
     expected = ablation(name)
+    recorded = OmegaConf.load(run_dir / "config.yaml").agent
     for key, value in expected.items():
+        assert recorded[key] == value, key  # config.yaml holds the agent that ran
         if key in saved["config"]:
             assert saved["config"][key] == value, key
 
@@ -322,5 +324,7 @@ def test_world_model_ablations_reach_a_latent_heads_world_model(run_overrides):
     run_dir = run(run_overrides(*common, "agent.input=latent", name="latent"))
     saved = torch.load(run_dir / "world_model.pt", weights_only=False)
     assert saved["config"]["decoder"] is False
+    # config.yaml records the merged agent, so evaluate/compare rebuild the model that ran
+    assert OmegaConf.load(run_dir / "config.yaml").agent.world_model.decoder is False
     with pytest.raises(UserError, match="agent.input=obs has none; add agent.input=latent"):
         run(run_overrides(*common, name="obs"))

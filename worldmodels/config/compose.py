@@ -57,7 +57,7 @@ def check_config(cfg: DictConfig) -> dict[str, Any]:
     schema.validate(plain)
     from worldmodels.agents.base import check_agent_options
 
-    # agent.train_ratio is the loop's (worldmodels.train.split_train_ratio), not a constructor's
+    # agent.train_ratio is the loop's (worldmodels.train.train_ratio_of), not a constructor's
     check_agent_options({k: v for k, v in plain["agent"].items() if k != "train_ratio"})
     return plain
 
