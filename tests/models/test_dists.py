@@ -167,3 +167,37 @@ def test_bernoulli_and_mse():
     sym = MSEDist(symlog(torch.tensor([[10.0]])), dims=1, use_symlog=True)
     assert torch.allclose(sym.mean, torch.tensor([[10.0]]))
     assert sym.log_prob(torch.tensor([[10.0]])).abs().item() < 1e-10
+
+
+def _dense_twohot_reference(x: torch.Tensor, bins: torch.Tensor) -> torch.Tensor:
+    """The source's rule written out (embodied/jax/outs.py TwoHot.loss): below = #(bins <= x) - 1,
+    above = K - #(bins > x), clipped; weights by distance; equal ends share the mass."""
+    k = bins.shape[0]
+    xs = x.unsqueeze(-1)
+    below = ((bins <= xs).sum(-1) - 1).clamp(0, k - 1)
+    above = (k - (bins > xs).sum(-1)).clamp(0, k - 1)
+    equal = below == above
+    db = torch.where(equal, torch.ones_like(x), (bins[below] - x).abs())
+    da = torch.where(equal, torch.ones_like(x), (bins[above] - x).abs())
+    eye = torch.eye(k)
+    return eye[below] * (da / (da + db)).unsqueeze(-1) + eye[above] * (db / (da + db)).unsqueeze(-1)
+
+
+@pytest.mark.parametrize("space", ["symlog", "symexp"])
+def test_twohot_search_and_gathered_log_prob_match_the_dense_rule(space):
+    """One binary search and two gathers give the dense encoding's value and gradient, at bin
+    centres, between bins and beyond both ends."""
+    torch.manual_seed(0)
+    bins = twohot_bins(255, space=space)
+    inner = torch.randn(64) * (5.0 if space == "symlog" else 300.0)
+    x = torch.cat([inner, bins[[0, 1, 127, 200, 254]], torch.tensor([-1e12, 1e12])])
+    assert torch.equal(twohot_encode(x, bins), _dense_twohot_reference(x, bins))
+    logits = torch.randn(x.shape[0], 255, requires_grad=True)
+    target = symexp(x) if space == "symlog" else x  # log_prob encodes symlog(target) there
+    fast = TwoHot(logits, bins, space=space).log_prob(target)
+    (g_fast,) = torch.autograd.grad(fast.sum(), logits)
+    encoded = symlog(target) if space == "symlog" else target
+    dense = (_dense_twohot_reference(encoded, bins) * torch.log_softmax(logits, -1)).sum(-1)
+    (g_dense,) = torch.autograd.grad(dense.sum(), logits)
+    assert torch.allclose(fast, dense, rtol=1e-5, atol=1e-5)
+    assert torch.allclose(g_fast, g_dense, rtol=1e-5, atol=1e-6)
