@@ -206,25 +206,27 @@ def _train(cfg: DictConfig, run_dir: Path, overrides: list[str] | None, stop: St
 
 def apply_world_model_ablation(cfg: DictConfig) -> DictConfig:
     """`cfg` with its world-model ablation (`ablation_world_model`, set by configs/ablation/)
-    merged into the agent's world model settings: the flat agent keys of Dreamer and the
-    planners, or the `world_model` block of a latent-input head. The merged agent is what
-    config.yaml records, so evaluate/compare rebuild the model that ran. A head that acts on raw
-    observations has no world model to change: that is an error, not a silent no-op."""
+    merged into `agent.world_model`, where every head with a world model holds it. The merged
+    agent is what config.yaml records, so evaluate/compare rebuild the model that ran. A head
+    without a world model (no `world_model` node, or `input` other than latent) has none to
+    change: that is an error, not a silent no-op."""
     ablation = cfg.get("ablation_world_model")
     if not ablation:
         return cfg
     out = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
     assert isinstance(out, DictConfig)
     agent = out.agent
-    if "world_model" in agent:  # SAC, TD3, DQN, PPO: a world model only with input=latent
-        if agent.get("input") != "latent":
-            raise UserError(
-                f"ablation_world_model ({', '.join(ablation)}) changes a world model, but "
-                f"agent.input={agent.get('input')} has none; add agent.input=latent"
-            )
-        agent.world_model = OmegaConf.merge(agent.world_model, ablation)
-    else:
-        agent.merge_with(ablation)
+    if "world_model" not in agent:
+        raise UserError(
+            f"ablation_world_model ({', '.join(ablation)}) changes a world model, but "
+            f"{agent.get('_target_')} has none (no agent.world_model)"
+        )
+    if agent.get("input", "latent") != "latent":  # SAC, TD3, DQN, PPO: only with input=latent
+        raise UserError(
+            f"ablation_world_model ({', '.join(ablation)}) changes a world model, but "
+            f"agent.input={agent.get('input')} has none; add agent.input=latent"
+        )
+    agent.world_model = OmegaConf.merge(agent.world_model, ablation)
     return out
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import hydra
@@ -19,6 +20,10 @@ from omegaconf import DictConfig, open_dict
 
 from worldmodels.envs.spaces import ActSpec, ArraySpec, ObsSpec
 from worldmodels.errors import UserError
+from worldmodels.models.base import WorldModelBase
+from worldmodels.models.build import FILE as WORLD_MODEL_FILE
+from worldmodels.models.build import save_world_model
+from worldmodels.models.options import UnknownOptionError, check_options
 
 DataKind = Literal["sequences", "transitions", "rollouts", "none"]
 ActMode = Literal["explore", "eval"]
@@ -55,6 +60,16 @@ class DataSpec:
         return max(self.batch, 1)
 
 
+@dataclass(frozen=True)
+class PlanningPrior:
+    """What an agent offers a planner on its world model (TD-MPC2's recipe): a policy that
+    proposes actions and a value that closes the return at the horizon, both on the world
+    model's features."""
+
+    actor: Callable[[torch.Tensor], torch.Tensor]  # feat [N, F] -> action [N, A]
+    value: Callable[[torch.Tensor], torch.Tensor]  # feat [N, F] -> value [N]
+
+
 class Agent(ABC):
     """A policy-learning head.
 
@@ -68,7 +83,7 @@ class Agent(ABC):
     #: What `update` consumes; set in __init__ (batch sizes come from config).
     data: DataSpec
     #: The world model the agent owns and trains, if any (Dreamer, planners, latent-input heads).
-    world_model: torch.nn.Module | None = None
+    world_model: WorldModelBase | None = None
 
     def __init__(self, obs_spec: ObsSpec, act_spec: ActSpec, device: str | torch.device = "cpu"):
         self.obs_spec = obs_spec
@@ -103,8 +118,25 @@ class Agent(ABC):
 
     def video_prediction(self, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
         """Optional diagnostic: uint8 frames [T, H, W', C] (e.g. truth / model / error of an
-        open-loop prediction on a sequences batch), logged at evaluation time. None: no video."""
+        open-loop prediction on a sequences batch), logged at evaluation time. None: no video.
+        By default the world model's open-loop prediction (5 context frames), when it draws one;
+        called only with a sequences batch."""
+        wm = self.world_model
+        if wm is None or not wm.can_predict_video:
+            return None
+        return wm.video_prediction(batch, context=min(5, batch["is_first"].shape[1] - 1))
+
+    def planning_prior(self) -> PlanningPrior | None:
+        """The actor proposal and terminal value this agent offers a planner on its world model
+        (worldmodels.compare's mppi_actor_value); None: it offers none."""
         return None
+
+    def export(self, run_dir: Path) -> None:
+        """Write what the agent owns that other tools read without the checkpoint, next to it in
+        `run_dir` (called after every checkpoint). By default RUN_DIR/world_model.pt when the
+        agent has a world model (planners and latent heads load it; models/build.py)."""
+        if self.world_model is not None:
+            save_world_model(Path(run_dir) / WORLD_MODEL_FILE, self.world_model)
 
     def observe_metrics(self) -> dict[str, float]:
         """Cheap host-side metrics to log now and then (e.g. an epsilon schedule)."""
@@ -143,13 +175,12 @@ def check_agent_options(agent_cfg: Mapping[str, Any]) -> None:
     params = inspect.signature(cls).parameters
     if any(p.kind is p.VAR_KEYWORD for p in params.values()):
         return
-    unknown = sorted({str(k) for k in agent_cfg if not str(k).startswith("_")} - set(params))
-    if unknown:
-        valid = sorted(set(params) - {"self", "obs_spec", "act_spec", "device"})
-        raise UserError(
-            f"unknown agent options {unknown} for {cls.__name__} (agent.{unknown[0]}); "
-            f"valid: {valid}"
-        )
+    valid = set(params) - {"self", "obs_spec", "act_spec", "device"}
+    given = [str(k) for k in agent_cfg if not str(k).startswith("_")]
+    try:
+        check_options(cls.__name__, given, valid, "agent.", "agent")
+    except UnknownOptionError as err:
+        raise UserError(str(err)) from err
 
 
 def build_agent(
@@ -169,7 +200,9 @@ def build_agent(
         else:
             agent_cfg = {k: v for k, v in agent_cfg.items() if k != "train_ratio"}
     check_agent_options(agent_cfg)
-    factory = hydra.utils.instantiate(agent_cfg, _partial_=True)
+    # not recursive: a nested `_target_` (agent.world_model) needs the specs, the agent builds it
+    # (models/build.py) when it uses one
+    factory = hydra.utils.instantiate(agent_cfg, _partial_=True, _recursive_=False)
     agent = factory(obs_spec=obs_spec, act_spec=act_spec, device=device)
     if not isinstance(agent, Agent):
         raise ValueError(

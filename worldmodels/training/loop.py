@@ -10,7 +10,6 @@ Counters: `env_frames` (after action repeat; budgets and clocks count these), `p
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -362,9 +361,7 @@ class Loop:
             "store": type(self.store).__name__ if self.store is not None else None,
         }
         checkpoint.save(self.run_dir, state, store, info)
-        world_model = getattr(self.agent, "world_model", None)
-        if world_model is not None:
-            _save_world_model(self.run_dir, self.agent)
+        self.agent.export(self.run_dir)
         self._write_status("running")
 
     def _restore(self, state: dict[str, Any], ckpt_dir: Path | None) -> None:
@@ -456,19 +453,6 @@ class Loop:
         if self.eval_envs is not None:
             self.eval_envs.close()
         self.logger.close()
-
-
-def _save_world_model(run_dir: Path, agent: Agent) -> None:
-    """RUN_DIR/world_model.pt: the world model alone, loadable by planners without the actor."""
-    wm = agent.world_model
-    assert wm is not None
-    payload = {"state_dict": wm.state_dict()}
-    config_fn = getattr(wm, "world_model_config", None)
-    if config_fn is not None:
-        payload["config"] = config_fn()
-    tmp = Path(run_dir) / "world_model.pt.tmp"
-    torch.save(payload, tmp)
-    os.replace(tmp, Path(run_dir) / "world_model.pt")
 
 
 def _is_loss(key: str) -> bool:
