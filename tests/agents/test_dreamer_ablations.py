@@ -10,6 +10,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from tests.flat_options import dreamer_agent
 from worldmodels.agents.dreamer import DreamerAgent
 from worldmodels.envs.spaces import ActSpec, ArraySpec
 from worldmodels.models.rssm import GRUCell
@@ -61,7 +62,7 @@ def ablation(name: str) -> dict:
 
 def build(name: str | None = None, act_spec: ActSpec = ACT, **kw) -> DreamerAgent:
     torch.manual_seed(0)
-    return DreamerAgent(OBS, act_spec, "cpu", **{**XS, **(ablation(name) if name else {}), **kw})
+    return dreamer_agent(OBS, act_spec, "cpu", **{**XS, **(ablation(name) if name else {}), **kw})
 
 
 def update(agent: DreamerAgent, act_spec: ActSpec = ACT) -> dict[str, torch.Tensor]:
@@ -316,8 +317,8 @@ def test_world_model_ablations_reach_a_latent_heads_world_model(run_overrides):
         "+ablation=no_decoder",
         "agent.units=16",
         "agent.layers=1",
-        "agent.world_model.batch_size=2",
-        "agent.world_model.batch_length=5",
+        "agent.latent.batch_size=2",
+        "agent.latent.batch_length=5",
         "trainer.train_ratio=16",
         "logger.tensorboard=false",
     ]

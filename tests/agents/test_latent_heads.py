@@ -26,9 +26,9 @@ PIXELS: ObsSpec = {"image": ArraySpec((16, 16, 3), "uint8")}
 ACTS = {"continuous": ActSpec(2, False), "discrete": ActSpec(3, True)}
 LATENT = [
     "agent.input=latent",
-    "agent.world_model.batch_size=2",
-    "agent.world_model.batch_length=5",
-    "agent.world_model.horizon=3",
+    "agent.latent.batch_size=2",
+    "agent.latent.batch_length=5",
+    "agent.latent.horizon=3",
 ]
 HEADS = {
     "sac": ["agent.units=16", "agent.layers=1"],
@@ -211,7 +211,7 @@ def test_latent_transitions_follow_row_convention() -> None:
         (["agent.input=pixels"], "unknown input"),
         (["agent.input=obs", "agent.imagination=true"], "needs input=latent"),
         (["+agent.world_model.bogus=1"], "unknown world_model settings"),
-        (["agent.world_model.train=false"], "world_model_path"),
+        (["agent.latent.train=false"], "world_model_path"),
         (["agent.world_model_path=/nonexistent/world_model.pt"], "does not exist"),
     ],
 )
@@ -266,7 +266,7 @@ def test_loads_dreamer_world_model(
         act_spec,
         obs_spec,
         f"agent.world_model_path={dreamer_run / 'world_model.pt'}",
-        f"agent.world_model.train={str(train).lower()}",
+        f"agent.latent.train={str(train).lower()}",
     )
     wm = agent.world_model
     assert wm is not None

@@ -73,7 +73,7 @@ CASES: list[tuple[list[str], list[str]]] = [
     (["agent=sac", "agent.batch=0"], ["agent.batch", "integer >= 1"]),
     (["agent=sac", "agent.tau=0"], ["agent.tau", "(0, 1]"]),
     (["agent=sac", "+agent.bogus=1"], ["agent.bogus", "SACAgent", "tau"]),
-    (["agent=sac", "agent.world_model.lr=-1"], ["agent.world_model.lr", "number > 0"]),
+    (["agent=sac", "agent.latent.lr=-1"], ["agent.latent.lr", "number > 0"]),
     (["agent=dreamer", "agent.horizon=0"], ["agent.horizon", "integer >= 1"]),
     (["agent=dreamer", "agent.actor_lr=fast"], ["agent.actor_lr", "number > 0", "'fast'"]),
     (["agent=dreamer", "agent.lam=2"], ["agent.lam", "[0, 1]"]),

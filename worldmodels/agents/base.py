@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import hydra
+import numpy as np
 import torch
 from omegaconf import DictConfig, open_dict
 
-from worldmodels.envs.spaces import ActSpec, ArraySpec, ObsSpec
+from worldmodels.envs.spaces import ActSpec, ArraySpec, ObsSpec, sample_actions
 from worldmodels.errors import UserError
 from worldmodels.models.base import WorldModelBase
 from worldmodels.models.build import FILE as WORLD_MODEL_FILE
@@ -104,6 +105,15 @@ class Agent(ABC):
         """One gradient step (or one PPO epoch set) on `batch`; returns namespaced metrics as
         0-dim tensors (read on the host once per log interval, never inside the update)."""
         return {}
+
+    def random_action(
+        self, batch_size: int, rng: np.random.Generator
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """A uniformly random action [B, A] from `rng` (a replay's prefill) and the per-row
+        entries to store with it: zeros, an initial state (no policy acted)."""
+        action = sample_actions(self.act_spec, batch_size, rng)
+        extras = {k: np.zeros((batch_size, *s.shape), s.dtype) for k, s in self.data.extras.items()}
+        return action, extras
 
     def row_extras(self, state: Any) -> dict[str, torch.Tensor]:
         """Entries [B, ...] to store with the rows the agent just acted on (keys and shapes as

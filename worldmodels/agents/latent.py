@@ -98,7 +98,7 @@ class LatentFeatures(nn.Module):
         else:
             if not cfg.train:
                 raise ValueError(
-                    f"{agent}: world_model.train=false freezes a world model; it needs "
+                    f"{agent}: latent.train=false freezes a world model; it needs "
                     "world_model_path (a fresh, untrained one would give random features)"
                 )
             if world_model is None:
