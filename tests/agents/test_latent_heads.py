@@ -210,7 +210,7 @@ def test_latent_transitions_follow_row_convention() -> None:
     [
         (["agent.input=pixels"], "unknown input"),
         (["agent.input=obs", "agent.imagination=true"], "needs input=latent"),
-        (["+agent.world_model.bogus=1"], "unknown world_model settings"),
+        (["+agent.world_model.bogus=1"], "unknown world model options"),
         (["agent.latent.train=false"], "world_model_path"),
         (["agent.world_model_path=/nonexistent/world_model.pt"], "does not exist"),
     ],
@@ -255,11 +255,8 @@ def test_loads_dreamer_world_model(
     dreamer_run: Path, head: str, imagination: bool, train: bool
 ) -> None:
     payload = torch.load(dreamer_run / "world_model.pt", weights_only=False)
-    obs_spec = {
-        k: ArraySpec(tuple(v["shape"]), v["dtype"])
-        for k, v in payload["config"]["obs_spec"].items()
-    }
-    act_spec = ActSpec(**payload["config"]["act_spec"])
+    obs_spec = {k: ArraySpec(tuple(v["shape"]), v["dtype"]) for k, v in payload["obs_spec"].items()}
+    act_spec = ActSpec(**payload["act_spec"])
     agent = build(
         head,
         imagination,
