@@ -42,16 +42,28 @@ CURRENT: dict[str, Row] = {
     "agent.contdisc": (True, f"{CUR}:107", "con target *= 1 - 1/horizon (agent.py:175-176)"),
     "agent.imag_cont": ("prob", f"{CUR_AGENT}:206", "self.con(inp, 2).prob(1)"),
     # ---- world model
-    "agent.world_model.latent": ("categorical", f"{CUR_RSSM}:173-176", "OneHot over stoch x classes"),
+    "agent.world_model.latent": (
+        "categorical",
+        f"{CUR_RSSM}:173-176",
+        "OneHot over stoch x classes",
+    ),
     "agent.world_model.unimix": (0.01, f"{CUR}:91", "rssm.unimix"),
     "agent.world_model.core": ("block", f"{CUR_RSSM}:135-159", "the block GRU, update bias -1"),
     "agent.world_model.gru_blocks": (8, f"{CUR}:91", "rssm.blocks"),
-    "agent.world_model.gru_norm": (True, f"{CUR_RSSM}:141-152", "inert for core=block (norms on dynin/dynhid)"),
+    "agent.world_model.gru_norm": (
+        True,
+        f"{CUR_RSSM}:141-152",
+        "inert for core=block (norms on dynin/dynhid)",
+    ),
     "agent.world_model.img_layers": (2, f"{CUR}:91", "rssm.imglayers"),
     "agent.world_model.obs_layers": (1, f"{CUR}:91", "rssm.obslayers"),
     "agent.world_model.dyn_layers": (1, f"{CUR}:91", "rssm.dynlayers"),
     "agent.world_model.recurrent": (True, f"{CUR_RSSM}:80", "deter from _core every step"),
-    "agent.world_model.learned_initial": (False, f"{CUR_RSSM}:45-49", "initial: zeros for deter and stoch"),
+    "agent.world_model.learned_initial": (
+        False,
+        f"{CUR_RSSM}:45-49",
+        "initial: zeros for deter and stoch",
+    ),
     "agent.world_model.free_nats": (1.0, f"{CUR}:91", "rssm.free_nats"),
     "agent.world_model.free_nats_mode": ("step", f"{CUR_RSSM}:127-129", "max(KL, free) per step"),
     "agent.world_model.kl_balance": (True, f"{CUR_RSSM}:125-126", "dyn: sg(post); rep: sg(prior)"),
@@ -71,13 +83,21 @@ CURRENT: dict[str, Row] = {
         "enc.simple.symlog; decoder symlog_mse (rssm.py:263)",
     ),
     "agent.world_model.enc_layers": (3, f"{CUR}:94,97", "enc.simple.layers = dec.simple.layers"),
-    "agent.world_model.enc_units": (None, f"{CUR}:94,97", "None: size.units (enc/dec units, `.*\\.units`)"),
+    "agent.world_model.enc_units": (
+        None,
+        f"{CUR}:94,97",
+        "None: size.units (enc/dec units, `.*\\.units`)",
+    ),
     "agent.world_model.reward_layers": (1, f"{CUR}:98", "rewhead.layers"),
     "agent.world_model.cont_layers": (1, f"{CUR}:99", "conhead.layers"),
     "agent.norm": ("rms", f"{CUR}:91-101", "norm: rms in every module"),
     "agent.act": ("silu", f"{CUR}:91-101", ""),
     "agent.winit": ("trunc_normal_in", f"{CUR}:91-101", "fan-in truncated normal"),
-    "agent.world_model.cnn": ("pooled", f"{CUR}:94,97", "kernel 5, strided False: conv + 2x2 max-pool"),
+    "agent.world_model.cnn": (
+        "pooled",
+        f"{CUR}:94,97",
+        "kernel 5, strided False: conv + 2x2 max-pool",
+    ),
     "agent.world_model.cnn_act": (None, f"{CUR_RSSM}:241", "None: act (silu)"),
     # ---- actor and critic
     "agent.actor_dist": ("auto", f"{CUR}:102-103", "categorical if discrete, else bounded_normal"),
@@ -183,16 +203,32 @@ RELEASE_2023: dict[str, Row] = {
     # ---- world model
     "agent.world_model.latent": ("categorical", f"{OLD}:67", "rssm classes 32"),
     "agent.world_model.unimix": (0.01, f"{OLD}:67", "rssm.unimix"),
-    "agent.world_model.core": ("gru", f"{OLD_NETS}:131-141", "Linear([deter, x]) + norm -> gates, bias -1"),
-    "agent.world_model.gru_norm": (True, f"{OLD_NETS}:133-134", "the gru Linear carries norm: layer"),
+    "agent.world_model.core": (
+        "gru",
+        f"{OLD_NETS}:131-141",
+        "Linear([deter, x]) + norm -> gates, bias -1",
+    ),
+    "agent.world_model.gru_norm": (
+        True,
+        f"{OLD_NETS}:133-134",
+        "the gru Linear carries norm: layer",
+    ),
     "agent.world_model.gru_blocks": (1, f"{OLD_NETS}:131-141", ""),
     "agent.world_model.img_layers": (1, f"{OLD_NETS}:118", "img_out"),
     "agent.world_model.obs_layers": (1, f"{OLD_NETS}:96", "obs_out"),
     "agent.world_model.dyn_layers": (1, "", "inert: core=gru"),
     "agent.world_model.recurrent": (True, f"{OLD_NETS}:117", ""),
-    "agent.world_model.learned_initial": (True, f"{OLD}:67", "rssm.initial: learned (nets.py:45-49)"),
+    "agent.world_model.learned_initial": (
+        True,
+        f"{OLD}:67",
+        "rssm.initial: learned (nets.py:45-49)",
+    ),
     "agent.world_model.free_nats": (1.0, f"{OLD}:73-74", "dyn_loss.free, rep_loss.free"),
-    "agent.world_model.free_nats_mode": ("step", f"{OLD_NETS}:169-170,185-186", "max(KL, free) per step"),
+    "agent.world_model.free_nats_mode": (
+        "step",
+        f"{OLD_NETS}:169-170,185-186",
+        "max(KL, free) per step",
+    ),
     "agent.world_model.kl_balance": (True, f"{OLD_NETS}:164,175", "dyn: sg(post); rep: sg(prior)"),
     "agent.world_model.loss_scales": (
         {"image": 1.0, "vector": 1.0, "reward": 1.0, "cont": 1.0, "dyn": 0.5, "rep": 0.1},
@@ -204,13 +240,25 @@ RELEASE_2023: dict[str, Row] = {
     "agent.world_model.reward_head": ("twohot", f"{OLD}:70", "symlog_disc"),
     "agent.bins_space": ("symlog", f"{OLD_NETS}:480-482", "DiscDist(-20, 20, symlog, symexp)"),
     "agent.bins": (255, f"{OLD}:70,79", ""),
-    "agent.world_model.symlog_inputs": (True, f"{OLD}:68-69", "encoder symlog_inputs; vector_dist symlog_mse"),
-    "agent.world_model.reward_layers": (None, f"{OLD}:70,173", "None: size.layers (`.*\\.layers: 2`)"),
+    "agent.world_model.symlog_inputs": (
+        True,
+        f"{OLD}:68-69",
+        "encoder symlog_inputs; vector_dist symlog_mse",
+    ),
+    "agent.world_model.reward_layers": (
+        None,
+        f"{OLD}:70,173",
+        "None: size.layers (`.*\\.layers: 2`)",
+    ),
     "agent.world_model.cont_layers": (None, f"{OLD}:71,173", "None: size.layers"),
     "agent.norm": ("layer", f"{OLD}:67-79", ""),
     "agent.act": ("silu", f"{OLD}:67-79", ""),
     "agent.winit": ("trunc_normal_avg", f"{OLD}:67-79", "winit normal, fan avg (nets.py:657-662)"),
-    "agent.world_model.cnn": ("strided", f"{OLD}:68-69", "resnet, cnn_blocks 0, resize stride: 4x4 stride 2"),
+    "agent.world_model.cnn": (
+        "strided",
+        f"{OLD}:68-69",
+        "resnet, cnn_blocks 0, resize stride: 4x4 stride 2",
+    ),
     "agent.world_model.cnn_act": (None, f"{OLD}:68", "None: act (silu)"),
     # ---- actor and critic
     "agent.actor_dist": ("auto", f"{OLD}:82-83", "onehot / normal (= our bounded_normal)"),
@@ -298,10 +346,14 @@ SHARED = ("norm", "act", "winit", "bins", "bins_space", "compile")
 for _table in (CURRENT, RELEASE_2023):
     _table.update({f"agent.world_model.{k}": _table[f"agent.{k}"] for k in SHARED})
 CURRENT["agent.world_model.cont_discount"] = (
-    1 - 1 / 333, f"{CUR}:107", "contdisc: the continue target carries the discount 1 - 1/horizon"
+    1 - 1 / 333,
+    f"{CUR}:107",
+    "contdisc: the continue target carries the discount 1 - 1/horizon",
 )
 RELEASE_2023["agent.world_model.cont_discount"] = (
-    1.0, f"{OLD_AGENT}:196-197", "no contdisc: the continue target is 1 - is_terminal"
+    1.0,
+    f"{OLD_AGENT}:196-197",
+    "no contdisc: the continue target is 1 - is_terminal",
 )
 
 CASES = {

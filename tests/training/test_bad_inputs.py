@@ -77,7 +77,10 @@ CASES: list[tuple[list[str], list[str]]] = [
     (["agent=dreamer", "agent.horizon=0"], ["agent.horizon", "integer >= 1"]),
     (["agent=dreamer", "agent.actor_lr=fast"], ["agent.actor_lr", "number > 0", "'fast'"]),
     (["agent=dreamer", "agent.lam=2"], ["agent.lam", "[0, 1]"]),
-    (["agent=dreamer", "agent.world_model.loss_scales.image=-1"], ["agent.world_model.loss_scales.image", ">= 0"]),
+    (
+        ["agent=dreamer", "agent.world_model.loss_scales.image=-1"],
+        ["agent.world_model.loss_scales.image", ">= 0"],
+    ),
     (["agent=dqn", "agent.n_step=0"], ["agent.n_step", "integer >= 1"]),
     (["agent=ppo", "agent.epochs=0"], ["agent.epochs", "integer >= 1"]),
     (["agent=cem", "agent.candidates=0"], ["agent.candidates", "integer >= 1"]),

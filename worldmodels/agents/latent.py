@@ -267,7 +267,7 @@ def feature_source(
     obs_spec: ObsSpec,
     act_spec: ActSpec,
     device: torch.device,
-    world_model: Mapping[str, Any] | None,
+    world_model: Mapping[str, Any] | WorldModelBase | None,
     latent_settings: Mapping[str, Any] | None,
     world_model_path: str | None,
     *,

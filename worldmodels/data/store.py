@@ -10,9 +10,9 @@ Every env step the loop calls, in this order (no branch on what the agent sample
 `ReplayStore` (sequences or n-step transitions from data/replay.py, at a train ratio after a
 prefill; agents that never update, kind "none", keep their rows there too, for later use) and
 `RolloutStore` (the on-policy rollout buffer, data/rollout.py: every action of a rollout comes
-from the policy it is trained from) are the implementations; `make_store` picks one from the data spec. Checkpoints hold `state_dict()`
-(clocks, a rollout in progress); `save(dir)` / `restore(dir, ...)` move the bulk rows (the
-replay) beside them.
+from the policy it is trained from) are the implementations; `make_store` picks one from the data
+spec. Checkpoints hold `state_dict()` (clocks, a rollout in progress); `save(dir)` and
+`restore(dir)` move the bulk rows (the replay) beside them.
 """
 
 from __future__ import annotations
@@ -32,15 +32,22 @@ from worldmodels.data.rollout import RolloutBuffer
 class DataSpecLike(Protocol):
     """What a store reads of the agent's data spec (worldmodels.agents.base.DataSpec)."""
 
-    kind: str
-    batch: int
-    length: int
-    n_step: int
-    gamma: float
-    context: int
-    extras: Mapping[str, Any]
-    prefill_policy: bool
-
+    @property
+    def kind(self) -> str: ...
+    @property
+    def batch(self) -> int: ...
+    @property
+    def length(self) -> int: ...
+    @property
+    def n_step(self) -> int: ...
+    @property
+    def gamma(self) -> float: ...
+    @property
+    def context(self) -> int: ...
+    @property
+    def extras(self) -> Mapping[str, Any]: ...
+    @property
+    def prefill_policy(self) -> bool: ...
     @property
     def replayed_per_update(self) -> int: ...
 
@@ -79,7 +86,9 @@ class Store(ABC):
         """Batches due for updates after the step."""
         return ()
 
-    def write_back(self, batch: Any, fresh: Mapping[str, torch.Tensor] | None) -> None:
+    def write_back(  # noqa: B027 (optional hook)
+        self, batch: Any, fresh: Mapping[str, torch.Tensor] | None
+    ) -> None:
         """Stores an agent's recomputed per-row entries for the rows of `batch` (replay context)."""
 
     def train_start(self, policy_steps: int) -> int:
@@ -90,7 +99,7 @@ class Store(ABC):
         """A few sequences for an open-loop video prediction, or None."""
         return None
 
-    def end_episodes(self) -> None:
+    def end_episodes(self) -> None:  # noqa: B027 (optional hook)
         """Episodes in progress end here (a resume that cannot continue them)."""
 
     def state_dict(self) -> dict[str, Any]:

@@ -260,7 +260,7 @@ class WorldModel(WorldModelBase):
     def observe(
         self,
         state: State | None,
-        obs: dict[str, torch.Tensor],
+        obs: Mapping[str, torch.Tensor],
         prev_action: torch.Tensor,
         is_first: torch.Tensor,
         sample: bool = True,
@@ -273,7 +273,7 @@ class WorldModel(WorldModelBase):
     def _observe(
         self,
         state: State | None,
-        obs: dict[str, torch.Tensor],
+        obs: Mapping[str, torch.Tensor],
         prev_action: torch.Tensor,
         is_first: torch.Tensor,
         sample: bool = True,

@@ -7,7 +7,7 @@ these), `policy_steps` (agent decisions, summed over envs), `grad_steps` (agent 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,7 @@ class Loop:
         self.store, self.logger, self.run_dir, self.seed = store, logger, Path(run_dir), seed
         self.action_repeat, self.saved_config, self.stop = action_repeat, saved_config, stop
         self.resume, self.num_envs = resume or ResumeOptions(), envs.num_envs
-        self.eval_envs: VecEnv | None = None
+        self.eval_envs: VecEnv | None = None  # built at the first evaluation
         self.counters = {"env_frames": 0, "policy_steps": 0, "grad_steps": 0, "episodes": 0}
         self.clocks = {k: Every(getattr(cfg, f"{k}_every")) for k in ("log", "eval", "checkpoint")}
         self.metrics, self.episodes = MetricMean(), EpisodeTracker(self.num_envs)
@@ -49,8 +49,7 @@ class Loop:
         self.act_state: Any = None
         self.needs_reset = False  # after a resume: the restored envs start fresh episodes
         self.train: dict[str, Any] = {"rows": 0, "start": None}  # replayed rows, from this step
-        self.last_log = (time.time(), 0, 0)
-        self.last_eval_frame = self.last_ckpt_frame = -1
+        self.last_log, self.last_eval_frame, self.last_ckpt_frame = (time.time(), 0, 0), -1, -1
         self.status = StatusFile(run_dir, cfg.steps)
 
     def run(self, resume_state: dict[str, Any] | None = None, ckpt_dir: Path | None = None) -> str:
@@ -107,6 +106,7 @@ class Loop:
         assert row is not None
         for batch in self.store.before_act(row):
             self._update(batch)
+        extras: Mapping[str, Any]
         if self.store.random_action(self.counters["env_frames"]):
             action, extras = self.agent.random_action(self.num_envs, self.rng)
         else:
