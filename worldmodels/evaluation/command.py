@@ -36,9 +36,10 @@ def normalize_args(name: str, args: list[str]) -> list[str]:
     `planner.horizon=8`; flags (--help, --cfg job, ...) and hydra.* pass through. UserError
     (one line) for an argument that is not KEY=VALUE or names no key."""
     keys, out = command_keys(name), []
-    for arg in args:
+    for i, arg in enumerate(args):
         key, sep, value = arg.partition("=")
-        if arg.startswith("-") or key.startswith(("hydra.", "hydra/")):
+        flag_value = i > 0 and args[i - 1].startswith("-") and not sep  # --cfg job
+        if arg.startswith("-") or flag_value or key.startswith(("hydra.", "hydra/")):
             out.append(arg)
             continue
         if not sep:

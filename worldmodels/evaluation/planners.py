@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from omegaconf import DictConfig
 
 from worldmodels.agents.planners import PLANNER_KEYS, PLANNERS, PlannerAgent
 from worldmodels.errors import UserError
@@ -19,20 +20,34 @@ def planner_settings(name: str, overrides: dict[str, Any], debug: bool) -> dict[
     overrides (UserError, one line, for an unknown planner or setting)."""
     from omegaconf import OmegaConf
 
-    from worldmodels.config.compose import compose_config
-
     if name not in PLANNERS:
         raise UserError(f"unknown agent {name!r}; valid: {', '.join(PLANNERS)}")
     unknown = sorted(set(overrides) - set(PLANNER_KEYS))
     if unknown:
         raise UserError(f"unknown planner settings {unknown}; valid: {', '.join(PLANNER_KEYS)}")
-    agent_cfg = OmegaConf.to_container(compose_config([f"agent={name}"]).agent, resolve=False)
+    agent_cfg = OmegaConf.to_container(training_config([f"agent={name}"]).agent, resolve=False)
     assert isinstance(agent_cfg, dict)
     settings = {k: agent_cfg[k] for k in PLANNER_KEYS}
     if debug:
         settings.update(DEBUG_PLANNER)
     settings.update(overrides)
     return settings
+
+
+def training_config(overrides: list[str]) -> DictConfig:
+    """configs/config.yaml (the training config) composed with `overrides`, also from inside
+    a running Hydra app of another config dir (the commands' own: its state is put back)."""
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.initialize import get_gh_backup, restore_gh_from_backup
+
+    from worldmodels.config.compose import compose_config
+
+    backup = get_gh_backup()
+    GlobalHydra.instance().clear()
+    try:
+        return compose_config(overrides)
+    finally:
+        restore_gh_from_backup(backup)
 
 
 def build_planner(
