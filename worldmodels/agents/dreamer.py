@@ -42,7 +42,7 @@ import torch
 from worldmodels.agents.base import ActMode, Agent, DataSpec, PlanningPrior
 from worldmodels.envs.spaces import ActSpec, ArraySpec, ObsSpec
 from worldmodels.models.base import Rollout, State, WorldModelBase, plain_specs
-from worldmodels.models.build import build_world_model
+from worldmodels.models.build import own_world_model
 from worldmodels.models.dists import one_hot
 from worldmodels.models.heads import DistHead, PolicyHead
 from worldmodels.models.init import initialize
@@ -154,11 +154,8 @@ class DreamerAgent(Agent):
                 f"ac_loss_scales keys {sorted(scales)} must be exactly {sorted(AC_LOSS_TERMS)}"
             )
         self.ac_scales = {k: float(v) for k, v in scales.items()}
-        if world_model is None:
-            raise ValueError("DreamerAgent needs a world_model (a built one or its config node)")
-        if isinstance(world_model, Mapping):
-            world_model = build_world_model(world_model, obs_spec, act_spec)
-        self.world_model = wm = world_model.to(self.device)
+        wm = own_world_model(world_model, obs_spec, act_spec, self.device, "DreamerAgent")
+        self.world_model = wm
         feat = wm.feat_dim
         self.contdisc = self._check_contdisc(cfg, wm)
         # Replay context: the policy's posterior is stored with each row it acted on.

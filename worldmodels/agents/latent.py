@@ -30,7 +30,7 @@ from worldmodels.agents.base import DataSpec
 from worldmodels.envs.spaces import ActSpec, ObsSpec
 from worldmodels.models.actor_critic import ObsEncoder
 from worldmodels.models.base import Rollout, State, WorldModelBase, shift_actions
-from worldmodels.models.build import build_world_model, load_world_model, plain
+from worldmodels.models.build import load_world_model, own_world_model, plain
 from worldmodels.models.optim import autocast
 from worldmodels.models.options import dataclass_options
 from worldmodels.objectives.dreamer_losses import imagination_weight
@@ -101,11 +101,7 @@ class LatentFeatures(nn.Module):
                     f"{agent}: latent.train=false freezes a world model; it needs "
                     "world_model_path (a fresh, untrained one would give random features)"
                 )
-            if world_model is None:
-                raise ValueError(f"{agent}: input=latent needs a world_model config node")
-            if isinstance(world_model, Mapping):
-                world_model = build_world_model(world_model, obs_spec, act_spec)
-            self.wm = world_model.to(device)
+            self.wm = own_world_model(world_model, obs_spec, act_spec, device, f"{agent} latent")
         self.act_dim = act_spec.dim
         self.device = device
         if not cfg.train:

@@ -36,7 +36,7 @@ import torch
 from worldmodels.agents.base import ActMode, Agent, DataSpec
 from worldmodels.envs.spaces import ActSpec, ObsSpec
 from worldmodels.models.base import Policy, State, WorldModelBase, plain_specs
-from worldmodels.models.build import build_world_model
+from worldmodels.models.build import own_world_model
 from worldmodels.models.optim import autocast
 from worldmodels.models.options import check_options
 from worldmodels.objectives import planning
@@ -252,11 +252,9 @@ class PlannerAgent(Agent):
         check_options("PlannerAgent", hparams, {*PLANNER_KEYS, *AGENT_KEYS})
         self.cfg = cfg = PlannerAgentConfig(**{k: v for k, v in hparams.items() if k in AGENT_KEYS})
         self.planner_cfg = PlannerConfig(**{k: v for k, v in hparams.items() if k in PLANNER_KEYS})
-        if world_model is None:
-            raise ValueError("PlannerAgent needs a world_model (a built one or its config node)")
-        if isinstance(world_model, Mapping):
-            world_model = build_world_model(world_model, obs_spec, act_spec)
-        self.world_model: WorldModelBase = world_model.to(self.device)
+        self.world_model: WorldModelBase = own_world_model(
+            world_model, obs_spec, act_spec, self.device, "PlannerAgent"
+        )
         self.model_opt = self.world_model.make_optimizer(cfg.model_lr, cfg.model_eps)
         self.data = DataSpec("sequences", batch=cfg.batch_size, length=cfg.batch_length)
         self.attach()

@@ -37,8 +37,7 @@ import os
 import re
 import shutil
 import tempfile
-import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 from pathlib import Path
@@ -47,13 +46,20 @@ from typing import Any
 import numpy as np
 import torch
 
+from worldmodels.data.replay_files import (
+    FORMAT,
+    META_FILE,
+    STARTS_FILE,
+    chunk_bytes,
+    read_chunks,
+    read_meta,
+    swap_in,
+    write_chunks,
+    write_file,
+)
 from worldmodels.envs.spaces import STEP_KEYS, ArraySpec
 
 SAMPLINGS: tuple[str, ...] = ("uniform", "recency")
-FORMAT = 1
-META_FILE = "meta.json"
-STARTS_FILE = "_starts.bin"
-_CHUNK_BYTES = 64 << 20  # save/load stream through host memory in chunks this large
 
 
 @dataclass(frozen=True)
@@ -519,13 +525,13 @@ class Replay:
                 self._count.max()
             )  # every stream's rows and starts lie in slots [0, filled)
             files = {
-                f"{k}.bin": _write_chunks(tmp / f"{k}.bin", self._data[k], filled)
+                f"{k}.bin": write_chunks(tmp / f"{k}.bin", self._data[k], filled)
                 for k in self.spec
             }
-            files[STARTS_FILE] = _write_chunks(tmp / STARTS_FILE, self._starts, filled)
+            files[STARTS_FILE] = write_chunks(tmp / STARTS_FILE, self._starts, filled)
             meta = {**self._meta(), "filled": filled, "files": files}
-            _write_file(tmp / META_FILE, json.dumps(meta).encode())
-            _swap_in(tmp, path)
+            write_file(tmp / META_FILE, json.dumps(meta).encode())
+            swap_in(tmp, path)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -534,7 +540,7 @@ class Replay:
         """Restores a replay written by `save` (same spec and capacity). A missing, corrupt or
         mismatched checkpoint raises ValueError and leaves this replay unchanged."""
         path = Path(path)
-        meta = _read_meta(path)
+        meta = read_meta(path)
         mine = self._meta()
         for key in ("spec", "num_envs", "length"):
             if meta.get(key) != mine[key]:
@@ -579,7 +585,7 @@ class Replay:
         targets = {f"{k}.bin": v for k, v in self._data.items()}
         targets[STARTS_FILE] = self._starts
         for name, info in files.items():
-            expected = _chunk_bytes(targets[name], filled)
+            expected = chunk_bytes(targets[name], filled)
             size = (path / name).stat().st_size if (path / name).exists() else None
             if size != expected or info.get("bytes") != expected:
                 raise ValueError(
@@ -588,10 +594,10 @@ class Replay:
                 )
         if len(self) > 0:  # keep what we hold intact: check every checksum before overwriting
             for name, info in files.items():
-                _read_chunks(path / name, targets[name], filled, info["crc32"], write=False)
+                read_chunks(path / name, targets[name], filled, info["crc32"], write=False)
         try:
             for name, info in files.items():
-                _read_chunks(path / name, targets[name], filled, info["crc32"], write=True)
+                read_chunks(path / name, targets[name], filled, info["crc32"], write=True)
         except ValueError:
             self._clear()  # an empty replay stays empty
             raise
@@ -669,87 +675,3 @@ def _check_positive(name: str, **values: int) -> None:
     for k, v in values.items():
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
             raise ValueError(f"replay.{name}: {k} must be a positive int, got {v!r}")
-
-
-def _chunks(store: torch.Tensor, filled: int) -> Iterator[tuple[int, slice]]:
-    """(stream, slot range) pieces of store[:, :filled], each at most _CHUNK_BYTES."""
-    per_slot = max(store[0, 0].nbytes, 1)
-    step = max(_CHUNK_BYTES // per_slot, 1)
-    for env in range(store.shape[0]):
-        for a in range(0, filled, step):
-            yield env, slice(a, min(a + step, filled))
-
-
-def _chunk_bytes(store: torch.Tensor, filled: int) -> int:
-    return store.shape[0] * filled * store[0, 0].nbytes
-
-
-def _write_chunks(path: Path, store: torch.Tensor, filled: int) -> dict[str, int]:
-    """Raw bytes of store[:, :filled] (stream-major) to `path`; returns its size and CRC32."""
-    crc = 0
-    with open(path, "wb") as f:
-        for env, part in _chunks(store, filled):
-            data = store[env, part].cpu().numpy()
-            view = np.ascontiguousarray(data).reshape(-1).view(np.uint8).data
-            crc = zlib.crc32(view, crc)
-            f.write(view)
-        f.flush()
-        os.fsync(f.fileno())
-    return {"bytes": _chunk_bytes(store, filled), "crc32": crc}
-
-
-def _read_chunks(path: Path, store: torch.Tensor, filled: int, crc32: int, write: bool) -> None:
-    """Reads `path` back into store[:, :filled] (or only verifies it when write=False)."""
-    crc = 0
-    np_dtype = torch.empty((), dtype=store.dtype).numpy().dtype
-    with open(path, "rb") as f:
-        for env, part in _chunks(store, filled):
-            buf = np.empty((part.stop - part.start, *store.shape[2:]), np_dtype)
-            view = buf.reshape(-1).view(np.uint8).data
-            if f.readinto(view) != len(view):
-                raise ValueError(f"replay checkpoint {path} is truncated")
-            crc = zlib.crc32(view, crc)
-            if write:
-                store[env, part] = torch.from_numpy(buf).to(store.device)
-    if crc != crc32:
-        raise ValueError(f"replay checkpoint {path} is corrupt (checksum mismatch)")
-
-
-def _write_file(path: Path, data: bytes) -> None:
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def _swap_in(tmp: Path, path: Path) -> None:
-    """Replaces directory `path` by `tmp` with renames; the old one is restored if that fails."""
-    if not path.exists():
-        os.replace(tmp, path)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
-    old.rmdir()  # a fresh unused name for the rename
-    os.replace(path, old)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        os.replace(old, path)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _read_meta(path: Path) -> dict[str, Any]:
-    meta_path = path / META_FILE
-    if not meta_path.is_file():
-        raise ValueError(f"replay checkpoint {path} not found (no {META_FILE})")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(
-            f"replay checkpoint {meta_path} is corrupt ({type(err).__name__}: {err})"
-        ) from err
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ValueError(
-            f"replay checkpoint {meta_path} has an unknown format (expected format {FORMAT})"
-        )
-    return meta

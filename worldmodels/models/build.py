@@ -76,6 +76,22 @@ def build_world_model(
     return cls(obs_spec, act_spec, **options)
 
 
+def own_world_model(
+    world_model: WorldModelBase | Mapping[str, Any] | None,
+    obs_spec: ObsSpec,
+    act_spec: ActSpec,
+    device: str | torch.device,
+    owner: str,
+) -> WorldModelBase:
+    """The world model an agent owns, on `device`: the built one it was handed, or the one its
+    config node describes; ValueError (one line) for none."""
+    if world_model is None:
+        raise ValueError(f"{owner} needs a world_model (a built one or its config node)")
+    if isinstance(world_model, Mapping):
+        world_model = build_world_model(world_model, obs_spec, act_spec)
+    return world_model.to(device)
+
+
 def save_world_model(path: str | Path, wm: WorldModelBase) -> None:
     """`path` (a file, or a dir to hold world_model.pt), written atomically: the class, its
     options, the specs and the weights."""
