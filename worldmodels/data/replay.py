@@ -38,14 +38,13 @@ import re
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from worldmodels.data.replay_draws import Draws, build_draws, pick
 from worldmodels.data.replay_files import (
     FORMAT,
     META_FILE,
@@ -60,25 +59,6 @@ from worldmodels.data.replay_files import (
 from worldmodels.envs.spaces import STEP_KEYS, ArraySpec
 
 SAMPLINGS: tuple[str, ...] = ("uniform", "recency")
-
-
-@dataclass(frozen=True)
-class _Draws:
-    """What `_pick` needs to draw among the candidates of every stream, from the host pointers.
-
-    Candidates of stream e sit at ring positions oldest_e .. oldest_e + count_e - 1 (mod L),
-    oldest first. Built once per (kind, size) and reused until the pointers change.
-    """
-
-    total: int  # candidates over all streams
-    env: int  # the only stream holding candidates, or -1 when several do
-    oldest: int  # (env >= 0) ring position of its oldest candidate
-    count: int  # (env >= 0) its candidates
-    wrap: bool  # whether some candidate (or a row read after it) may pass the ring's end
-    cum: torch.Tensor | None  # (env < 0) [N] cumulative candidate counts
-    shift: torch.Tensor | None  # (env < 0) [N] ring position minus the global candidate index
-    counts: torch.Tensor | None  # (env < 0) [N] candidates per stream
-    newest: torch.Tensor | None  # (env < 0) [N] ring position of the newest candidate
 
 
 class Replay:
@@ -162,7 +142,7 @@ class Replay:
             self._age_total = float(self._age_cdf[-1])  # one sync, at construction
         # Starts ring flattened to [N * L]: one index_select reads a batch of start slots.
         self._starts_flat = self._starts.view(n * length)
-        self._draws: dict[tuple[str, int], _Draws] = {}  # emptied whenever the pointers change
+        self._draws: dict[tuple[str, int], Draws] = {}  # emptied whenever the pointers change
         self._consts: dict[tuple[Any, ...], torch.Tensor] = {}  # aranges, gamma powers
         # Host pointers (authoritative): next write slot and rows held, per stream; the same for
         # the starts ring.
@@ -409,7 +389,7 @@ class Replay:
             self._consts[key] = torch.arange(start, stop, device=self.storage_device)
         return self._consts[key]
 
-    def _candidates(self, kind: str, size: int) -> _Draws:
+    def _candidates(self, kind: str, size: int) -> Draws:
         """The cached draw structure for T=size windows or n_step=size transition starts.
 
         Rebuilt after every add in a training loop, so it works on Python ints (the [N] host
@@ -436,54 +416,11 @@ class Replay:
             self._draws[key] = draws
         return draws
 
-    def _build_draws(self, counts: list[int], oldest: list[int], extent: int) -> _Draws:
-        held = [e for e, c in enumerate(counts) if c]
-        total = sum(counts)
-        wrap = any(oldest[e] + counts[e] + extent > self.length for e in held)
-        if len(held) == 1:
-            e = held[0]
-            return _Draws(total, e, oldest[e], counts[e], wrap, None, None, None, None)
-        cum = list(accumulate(counts))
-        shift = [o - (s - c) for o, s, c in zip(oldest, cum, counts)]  # position - global index
-        newest = [o + c - 1 for o, c in zip(oldest, counts)]
-        table = torch.tensor([cum, shift, counts, newest], dtype=torch.int64)  # [4, N]
-        cum_t, shift_t, counts_t, newest_t = table.to(self.storage_device, non_blocking=True)
-        env = -1 if held else 0
-        return _Draws(total, env, 0, 0, wrap, cum_t, shift_t, counts_t, newest_t)
+    def _build_draws(self, counts: list[int], oldest: list[int], extent: int) -> Draws:
+        return build_draws(counts, oldest, extent, self.length, self.storage_device)
 
-    def _pick(self, draws: _Draws, batch: int) -> tuple[torch.Tensor | int, torch.Tensor]:
-        """Draws `batch` candidates (see _Draws). Returns (the streams' first flat row, env * L:
-        [B] on the storage device, or an int when one stream holds every candidate; ring position
-        [B]); uniform over all candidates, or by recency of the candidate within its stream."""
-        length = self.length
-        u = torch.rand(
-            batch, 2, generator=self._gen, device=self.storage_device, dtype=torch.float64
-        )
-        total = draws.total
-        age = None
-        if self._age_cdf is not None:  # an age, 0 = newest, rescaled to the stream's candidates
-            age = torch.searchsorted(self._age_cdf, u[:, 1].mul(self._age_total), right=True)
-            age = age.clamp_max_(length - 1)
-        if draws.env >= 0:  # one stream: no stream draw, host arithmetic for the offsets
-            base = draws.env * length
-            if age is not None:
-                newest = draws.oldest + draws.count - 1
-                pos = age.mul_(draws.count).floor_divide_(length).neg_().add_(newest)
-            else:  # the clamp guards u * total rounding up to total
-                pos = u[:, 0].mul(total).long().clamp_max_(total - 1)
-                pos = pos.add_(draws.oldest) if draws.oldest else pos
-            return base, (pos.remainder_(length) if draws.wrap else pos)
-        # [B] index among all candidates; the clamp guards u * total rounding up to total.
-        r = u[:, 0].mul(total).long().clamp_max_(total - 1)
-        assert draws.cum is not None and draws.shift is not None
-        assert draws.counts is not None and draws.newest is not None
-        env = torch.searchsorted(draws.cum, r, right=True)  # [B]
-        if age is None:
-            pos = r.add_(draws.shift.index_select(0, env))
-        else:
-            n_env = draws.counts.index_select(0, env)  # [B]
-            pos = draws.newest.index_select(0, env) - age.mul_(n_env).floor_divide_(length)
-        return env.mul_(length), (pos.remainder_(length) if draws.wrap else pos)
+    def _pick(self, draws: Draws, batch: int) -> tuple[torch.Tensor | int, torch.Tensor]:
+        return pick(draws, batch, self.length, self._gen, self._age_cdf, self._age_total)
 
     def _transition_starts(self, n_step: int) -> list[int]:
         """[N] valid transition starts per stream: the entries of the starts ring minus those among
@@ -525,8 +462,7 @@ class Replay:
                 self._count.max()
             )  # every stream's rows and starts lie in slots [0, filled)
             files = {
-                f"{k}.bin": write_chunks(tmp / f"{k}.bin", self._data[k], filled)
-                for k in self.spec
+                f"{k}.bin": write_chunks(tmp / f"{k}.bin", self._data[k], filled) for k in self.spec
             }
             files[STARTS_FILE] = write_chunks(tmp / STARTS_FILE, self._starts, filled)
             meta = {**self._meta(), "filled": filled, "files": files}
