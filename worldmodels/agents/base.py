@@ -23,7 +23,7 @@ from worldmodels.envs.spaces import ActSpec, ArraySpec, ObsSpec, sample_actions
 from worldmodels.errors import UserError
 from worldmodels.models.base import WorldModelBase
 from worldmodels.models.build import FILE as WORLD_MODEL_FILE
-from worldmodels.models.build import save_world_model
+from worldmodels.models.build import save_world_model, world_model_class
 from worldmodels.models.options import UnknownOptionError, check_options
 
 DataKind = Literal["sequences", "transitions", "rollouts", "none"]
@@ -193,6 +193,26 @@ def check_agent_options(agent_cfg: Mapping[str, Any]) -> None:
         raise UserError(str(err)) from err
 
 
+def _world_model_hint(agent_cfg: Any, err: UnknownOptionError) -> str:
+    """A pointer to agent.world_model when unknown agent options are world-model options (a
+    config written before the world model had its own node, or an old command line)."""
+    node = agent_cfg.get("world_model")
+    target = node.get("_target_") if isinstance(node, Mapping) else None
+    if not isinstance(target, str):
+        return ""
+    try:
+        options = set(inspect.signature(world_model_class(target)).parameters)
+    except ValueError:
+        return ""
+    moved = sorted(set(err.unknown) & options)
+    if not moved:
+        return ""
+    return (
+        f"; {moved} are world-model options: set them as agent.world_model.{moved[0]}=... "
+        "(configs/world_model/; a run dir from before this layout cannot be resumed)"
+    )
+
+
 def build_agent(
     agent_cfg: Any, obs_spec: ObsSpec, act_spec: ActSpec, device: str | torch.device
 ) -> Agent:
@@ -213,7 +233,10 @@ def build_agent(
     # not recursive: a nested `_target_` (agent.world_model) needs the specs, the agent builds it
     # (models/build.py) when it uses one
     factory = hydra.utils.instantiate(agent_cfg, _partial_=True, _recursive_=False)
-    agent = factory(obs_spec=obs_spec, act_spec=act_spec, device=device)
+    try:
+        agent = factory(obs_spec=obs_spec, act_spec=act_spec, device=device)
+    except UnknownOptionError as err:
+        raise UnknownOptionError(str(err) + _world_model_hint(agent_cfg, err), err.unknown) from err
     if not isinstance(agent, Agent):
         raise ValueError(
             f"agent config built {type(agent).__name__}, which is not a worldmodels Agent "

@@ -153,8 +153,7 @@ class DQNAgent(Agent):
         feat_dim = 0
         if input == "latent":
             self.latent = LatentFeatures(
-                obs_spec, act_spec, self.device, world_model, latent,
-            world_model_path, "dqn"
+                obs_spec, act_spec, self.device, world_model, latent, world_model_path, "dqn"
             )
             self.world_model = self.latent.wm
             lc = self.latent.cfg

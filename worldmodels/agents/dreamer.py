@@ -145,7 +145,7 @@ class DreamerAgent(Agent):
     ):
         obs_spec, act_spec = plain_specs(obs_spec, act_spec)
         super().__init__(obs_spec, act_spec, device)
-        self.cfg = cfg = dataclass_options(DreamerConfig, "DreamerAgent", hparams)
+        self.cfg = cfg = dataclass_options(DreamerConfig, "DreamerAgent", hparams, "agent.")
         self._check_config(cfg)
         self.rho = reinforce_weight(cfg.actor_grad, cfg.actor_grad_mix, act_spec.discrete)
         scales = dict(cfg.ac_loss_scales or {"policy": 1.0, "value": 1.0, "repval": 0.3})

@@ -80,7 +80,8 @@ class LatentFeatures(nn.Module):
         agent: str = "agent",
     ):
         super().__init__()
-        self.cfg = cfg = dataclass_options(LatentConfig, f"{agent} latent", plain(settings or {}))
+        options = plain(settings or {})
+        self.cfg = cfg = dataclass_options(LatentConfig, agent, options, "agent.latent.")
         if cfg.batch_size < 1 or cfg.batch_length < 2 or cfg.horizon < 1:
             raise ValueError(
                 f"{agent}: world_model needs batch_size >= 1, batch_length >= 2, horizon >= 1, "

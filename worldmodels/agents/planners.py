@@ -249,7 +249,7 @@ class PlannerAgent(Agent):
     ):
         obs_spec, act_spec = plain_specs(obs_spec, act_spec)
         super().__init__(obs_spec, act_spec, device)
-        check_options("PlannerAgent", hparams, {*PLANNER_KEYS, *AGENT_KEYS})
+        check_options("PlannerAgent", hparams, {*PLANNER_KEYS, *AGENT_KEYS}, "agent.")
         self.cfg = cfg = PlannerAgentConfig(**{k: v for k, v in hparams.items() if k in AGENT_KEYS})
         self.planner_cfg = PlannerConfig(**{k: v for k, v in hparams.items() if k in PLANNER_KEYS})
         self.world_model: WorldModelBase = own_world_model(

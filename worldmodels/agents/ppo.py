@@ -148,8 +148,7 @@ class PPOAgent(Agent):
         self.encoder: nn.Module
         if input == "latent":
             self.latent = LatentFeatures(
-                obs_spec, act_spec, self.device, world_model, latent,
-            world_model_path, "ppo"
+                obs_spec, act_spec, self.device, world_model, latent, world_model_path, "ppo"
             )
             self.world_model = self.latent.wm
             self.encoder = nn.Identity()  # features come from the world model

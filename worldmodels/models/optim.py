@@ -27,9 +27,7 @@ def adam(
     1 - weight_decay before each step (DreamerV2's `_apply_weight_decay`); AdamW multiplies by
     1 - lr * decay, so its decay is weight_decay / lr."""
     if weight_decay:
-        return torch.optim.AdamW(
-            params, lr=lr, eps=eps, weight_decay=weight_decay / lr, fused=True
-        )
+        return torch.optim.AdamW(params, lr=lr, eps=eps, weight_decay=weight_decay / lr, fused=True)
     return torch.optim.Adam(params, lr=lr, eps=eps, fused=True)
 
 

@@ -14,6 +14,10 @@ T = TypeVar("T")
 class UnknownOptionError(ValueError):
     """Options a component does not take; the message is one line with the valid ones."""
 
+    def __init__(self, message: str, unknown: list[str]):
+        super().__init__(message)
+        self.unknown = unknown
+
 
 def check_options(
     owner: str, given: Iterable[str], valid: Iterable[str], where: str = "", what: str = ""
@@ -27,12 +31,13 @@ def check_options(
         kind = f"{what} options" if what else "options"
         raise UnknownOptionError(
             f"unknown {kind} {unknown} for {owner} ({where}{unknown[0]}); "
-            f"valid: {sorted(valid_set)}"
+            f"valid: {sorted(valid_set)}",
+            unknown,
         )
 
 
-def dataclass_options(cls: type[T], owner: str, options: Mapping[str, Any]) -> T:
+def dataclass_options(cls: type[T], owner: str, options: Mapping[str, Any], where: str = "") -> T:
     """`cls(**options)` for a dataclass, after `check_options` against its fields."""
     names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
-    check_options(owner, options, names)
+    check_options(owner, options, names, where)
     return cls(**options)

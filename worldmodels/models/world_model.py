@@ -393,9 +393,7 @@ class WorldModel(WorldModelBase):
         return self.decoder is not None and IMAGE_KEY in self.obs_spec
 
     @torch.no_grad()
-    def video_prediction(
-        self, batch: Mapping[str, torch.Tensor], context: int = 5
-    ) -> torch.Tensor:
+    def video_prediction(self, batch: Mapping[str, torch.Tensor], context: int = 5) -> torch.Tensor:
         """Open-loop prediction of the first sequence of `batch`: observe `context` frames, then
         imagine with the batch's actions. Returns uint8 [T, H, 3W, C]: truth | model | error."""
         if not self.can_predict_video:
