@@ -1,17 +1,20 @@
-"""Planning vs a learned policy, on ONE world model and the same evaluation seeds:
+"""Planning vs the run's own agent, on ONE world model and the same evaluation seeds; a Hydra app
+(configs/commands/compare.yaml, `--help`, `--cfg job`):
 
-    python -m worldmodels.compare run=RUN_DIR [episodes=10] [seed=S] [device=auto|cpu|cuda]
+    python -m worldmodels.compare checkpoint=RUN_DIR [episodes=10] [seed=S] [device=auto|cpu|cuda]
         [trainer=debug] [planner settings for every planner, e.g. horizon=8]
 
-Loads RUN_DIR/world_model.pt (and, for a Dreamer run, its actor and critic from the checkpoint)
-and evaluates `episodes` episodes of each of these, episode k of every agent on env seed S + k
-(default S: the run's seed + 10000, the seeds of its training evaluations):
+`run=RUN_DIR` names the run dir too. Works on every run that has a world model: Dreamer, the
+planners, and SAC/TD3/DQN/PPO with agent.input=latent (a run of a head that acts on raw
+observations has none: a one-line error says so). Evaluates `episodes` episodes of each of these,
+episode k of every agent on env seed S + k (default S: the run's seed + 10000, the seeds of its
+training evaluations):
 
-    actor             the run's own actor (Dreamer runs)
+    actor             the run's own agent, with its checkpoint's weights
     cem, mppi, random_shooting
                       planners with the settings of configs/agent/<name>.yaml
-    mppi_actor_value  MPPI with 24 actor proposals and the critic as terminal value (TD-MPC2's
-                      recipe; Dreamer runs)
+    mppi_actor_value  MPPI with 24 proposals of the agent's planning prior and its terminal value
+                      (TD-MPC2's recipe; only for agents that offer one: Dreamer)
     random            uniformly random actions
 
 Writes RUN_DIR/compare.md, compare.csv (mean return with a 95% bootstrap interval over episodes,
@@ -25,27 +28,32 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import hydra
 import numpy as np
 import torch
+from omegaconf import DictConfig
 
 from worldmodels.agents.base import Agent
 from worldmodels.agents.planners import PLANNERS
 from worldmodels.agents.random import RandomAgent
-from worldmodels.evaluate import (
+from worldmodels.errors import UserError
+from worldmodels.evaluation.command import (
+    COMMANDS_DIR,
     DEBUG_EPISODES,
-    LoadedRun,
-    UserError,
-    build_planner,
     cli,
+    command_errors,
+    compose_command,
     debug_time_limit,
-    int_arg,
-    load_run,
-    parse_args,
-    planner_settings,
-    run_episodes,
+    int_option,
+    is_debug,
+    planner_overrides,
 )
+from worldmodels.evaluation.episodes import run_episodes, summarize
+from worldmodels.evaluation.planners import build_planner, planner_settings
+from worldmodels.evaluation.runs import LoadedRun, load_run
 from worldmodels.train import resolve_device
 
+NAME = "compare"
 #: TD-MPC2's number of policy proposals (debug: a few).
 ACTOR_CANDIDATES = {"default": 24, "debug": 4}
 COLUMNS = [
@@ -64,15 +72,15 @@ def contenders(
     loaded: LoadedRun, overrides: dict[str, Any], debug: bool, device: torch.device
 ) -> list[tuple[str, Callable[[], Agent]]]:
     """(name, builder) of every agent compared on this run, in table order."""
-    wm = loaded.world_model
+    wm = loaded.require_world_model()
     rows: list[tuple[str, Callable[[], Agent]]] = []
     if loaded.agent is not None:
-        actor_agent = loaded.agent
-        rows.append(("actor", lambda: actor_agent))
+        own = loaded.agent
+        rows.append(("actor", lambda: own))
     for name in PLANNERS:
         settings = planner_settings(name, overrides, debug)
         rows.append((name, lambda s=settings: build_planner(loaded, s, device)))  # type: ignore[misc]
-    if loaded.agent is not None:
+    if loaded.planning_prior() is not None:
         extra = {
             "actor_candidates": ACTOR_CANDIDATES["debug" if debug else "default"],
             "terminal_value": True,
@@ -83,22 +91,12 @@ def contenders(
     return rows
 
 
-def summarize(name: str, result: dict[str, Any]) -> list[Any]:
+def table_row(name: str, result: dict[str, Any]) -> list[Any]:
     """One table row (COLUMNS) from `run_episodes`' result."""
-    from worldmodels.analysis.aggregate import bootstrap_mean_ci
-
-    returns = np.asarray(result["returns"], np.float64)
-    lo, hi = bootstrap_mean_ci(returns)
-    return [
-        name,
-        len(returns),
-        float(returns.mean()),
-        lo,
-        hi,
-        float(returns.std()),
-        float(np.mean(result["lengths"])),
-        result["ms_per_action"],
-    ]
+    s = summarize(result)
+    lo, hi = s["return_ci95"]
+    return [name, s["episodes"], s["return_mean"], lo, hi, s["return_std"], s["length_mean"],
+            s["ms_per_action"]]  # fmt: skip
 
 
 def write_report(loaded: LoadedRun, rows: list[list[Any]], header: str) -> list[Path]:
@@ -143,40 +141,54 @@ def plot(rows: list[list[Any]], path: Path, title: str) -> Path:
     return path
 
 
-def compare_run(argv: list[str]) -> list[list[Any]]:
-    """The command: see the module docstring. Returns the table rows (COLUMNS)."""
-    own, overrides = parse_args(argv, ("run", "episodes", "seed", "device", "trainer"))
-    if "run" not in own:
-        raise UserError("missing run=RUN_DIR (a run dir written by worldmodels.train)")
-    debug = own.get("trainer") == "debug"
-    device = resolve_device(own.get("device", "auto"))
-    episodes = int_arg(own, "episodes", DEBUG_EPISODES if debug else 10)
+def compare_cfg(cfg: DictConfig) -> list[list[Any]]:
+    """The command on a composed configs/commands/compare.yaml. Returns the table rows
+    (COLUMNS)."""
+    run_dir = cfg.checkpoint or cfg.run
+    if not run_dir:
+        raise UserError("missing checkpoint=RUN_DIR (a run dir written by worldmodels.train)")
+    debug, overrides = is_debug(cfg), planner_overrides(cfg)
+    device = resolve_device(str(cfg.device))
+    episodes = int_option(cfg, "episodes", DEBUG_EPISODES if debug else 10)
     for name in PLANNERS:  # bad settings fail before any model is loaded
         planner_settings(name, overrides, debug)
-    loaded = load_run(own["run"], device, debug_time_limit() if debug else None)
+    loaded = load_run(run_dir, device, debug_time_limit() if debug else None)
     try:
-        seed = int_arg(own, "seed", int(loaded.config.get("seed", 0)) + 10_000)
+        seed = int_option(cfg, "seed", int(loaded.config.get("seed", 0)) + 10_000)
         rows = []
         for name, build in contenders(loaded, overrides, debug, device):
-            rows.append(summarize(name, run_episodes(build(), loaded.envs, episodes, seed)))
+            rows.append(table_row(name, run_episodes(build(), loaded.envs, episodes, seed)))
     finally:
         loaded.close()
     env = loaded.config["env"]
-    params = sum(p.numel() for p in loaded.world_model.parameters())
-    cfg = planner_settings("cem", overrides, debug)
+    wm = loaded.require_world_model()
+    params = sum(p.numel() for p in wm.parameters())
+    planner = planner_settings("cem", overrides, debug)
     header = (
         f"# Planning vs learned policy: {env['suite']}:{env['task']}, {loaded.run_dir}\n\n"
-        f"One world model ({params / 1e6:.2f}M parameters, {loaded.run_dir}/world_model.pt) "
-        f"for every agent; {episodes} episodes each on the same env seeds "
-        f"{seed}..{seed + episodes - 1}; device {device}. Planners: horizon {cfg['horizon']}, "
-        f"{cfg['candidates']} candidates, {cfg['iterations']} iterations, top {cfg['elites']} "
-        f"(random shooting: 1 iteration). Return: mean over episodes with a 95% bootstrap "
-        f"interval; ms/action: median wall time of one `act` (filter + plan) for one env."
+        f"One world model ({type(wm).__name__}, {params / 1e6:.2f}M parameters, of the run's "
+        f"{loaded.agent_name}) for every agent; {episodes} episodes each on the same env seeds "
+        f"{seed}..{seed + episodes - 1}; device {device}. Planners: horizon {planner['horizon']}, "
+        f"{planner['candidates']} candidates, {planner['iterations']} iterations, top "
+        f"{planner['elites']} (random shooting: 1 iteration). Return: mean over episodes with a "
+        f"95% bootstrap interval; ms/action: median wall time of one `act` (filter + plan) for "
+        f"one env."
     )
     paths = write_report(loaded, rows, header)
     print("wrote " + ", ".join(str(p) for p in paths), flush=True)
     return rows
 
 
+def compare_run(args: list[str]) -> list[list[Any]]:
+    """In-process entry (tests, notebooks): the command line `args` (KEY=VALUE) composed and run."""
+    return compare_cfg(compose_command(NAME, args))
+
+
+@hydra.main(version_base="1.3", config_path=COMMANDS_DIR, config_name=NAME)
+def main(cfg: DictConfig) -> None:
+    with command_errors(NAME):
+        compare_cfg(cfg)
+
+
 if __name__ == "__main__":
-    cli("worldmodels.compare", compare_run)
+    cli(NAME, main)

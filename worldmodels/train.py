@@ -35,9 +35,11 @@ from worldmodels.config.resume import (
 )
 from worldmodels.errors import UserError, exit_on_errors, hydra_user_error_exit
 from worldmodels.training import checkpoint
-from worldmodels.training.loop import Loop, TrainerConfig
+from worldmodels.training.clocks import Ratio
+from worldmodels.training.loop import Loop
 from worldmodels.training.preemption import Preempted, StopSignals
 from worldmodels.training.run_dir import prepare
+from worldmodels.training.settings import ResumeOptions, TrainerConfig
 
 __all__ = ["CONFIG_DIR", "UserError", "cli", "main", "run", "train"]
 
@@ -89,8 +91,7 @@ def train(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None) ->
 
 
 def _train(cfg: DictConfig, run_dir: Path, overrides: list[str] | None, stop: StopSignals) -> Path:
-    from worldmodels.data.replay import Replay
-    from worldmodels.data.rollout import RolloutBuffer
+    from worldmodels.data.store import make_store
     from worldmodels.envs.make import make_vec_env, parse_env_config
     from worldmodels.envs.spaces import row_spec
     from worldmodels.logger.metrics import Logger
@@ -141,47 +142,33 @@ def _train(cfg: DictConfig, run_dir: Path, overrides: list[str] | None, stop: St
             )
         spec = {**row_spec(envs.obs_spec, envs.act_spec), **agent.data.extras}
         action_repeat = parse_env_config(env_cfg).action_repeat
-        store: Any
-        if agent.data.kind == "rollouts":
-            store = RolloutBuffer(agent.data.length, envs.num_envs, spec, device)
-        else:
-            # Derived, never written back: a run never stores more rows than it will collect.
-            rows_needed = -(-tcfg.steps // action_repeat) + envs.num_envs
-            capacity = (
-                int(state["replay_capacity"])
-                if state is not None
-                else min(int(cfg.replay.capacity), rows_needed)
-            )
-            if capacity < min(int(cfg.replay.capacity), rows_needed):  # a longer budget now
-                print(
-                    f"resume: the replay keeps the {capacity} rows it was built with; "
-                    f"trainer.steps={tcfg.steps} collects {rows_needed}, so its oldest rows are "
-                    "dropped first (an uninterrupted run of this budget would keep them)",
-                    flush=True,
-                )
-            store = Replay(
-                spec,
-                capacity,
-                envs.num_envs,
-                device=device,
-                sampling=cfg.replay.sampling,
-                seed=seed,
-                recency_exponent=float(cfg.replay.recency_exponent),
-                extras=tuple(agent.data.extras),
-            )
-            print(store.describe(), flush=True)
+        capacity = replay_capacity(cfg, tcfg.steps, action_repeat, envs.num_envs, state)
+        replay_options = {
+            "sampling": cfg.replay.sampling,
+            "seed": seed,
+            "recency_exponent": float(cfg.replay.recency_exponent),
+        }
+        clock = Ratio(tcfg.train_ratio / max(agent.data.replayed_per_update, 1))
+        store = make_store(
+            agent.data,
+            spec,
+            envs.num_envs,
+            device,
+            capacity=capacity,
+            clock=clock,
+            prefill=tcfg.prefill,
+            replay_options=replay_options,
+        )
         # a resume hides TensorBoard events written after its checkpoint (metrics.jsonl lines
         # past it were dropped by `prepare`): each event is in the run once
         purge = start.env_frames + 1 if state is not None else None
         logger = Logger(run_dir, tensorboard=bool(cfg.logger.tensorboard), purge_step=purge)
-        loop = Loop(
-            tcfg, envs, make_eval_envs, agent, store, logger, run_dir, action_repeat, seed, config
+        resume = ResumeOptions(
+            allow_empty_replay=bool(config.get("resume_without_replay")),
+            new_optimizer_settings=start.new_optimizer_settings,
         )
-        if isinstance(store, Replay):
-            loop.extra_state = {"replay_capacity": store.capacity}
-        loop.stop_signals = stop
-        loop.allow_empty_replay = bool(config.get("resume_without_replay"))
-        loop.new_optimizer_settings = start.new_optimizer_settings
+        loop = Loop(tcfg, envs, make_eval_envs, agent, store, logger, run_dir, action_repeat,
+                    seed, config, stop, resume)  # fmt: skip
         print(
             f"run dir: {run_dir}  (device {device}, agent {type(agent).__name__}, "
             f"env {env_cfg['suite']}:{env_cfg['task']})",
@@ -204,27 +191,49 @@ def _train(cfg: DictConfig, run_dir: Path, overrides: list[str] | None, stop: St
     return run_dir
 
 
+def replay_capacity(
+    cfg: DictConfig, steps: int, action_repeat: int, num_envs: int, state: dict[str, Any] | None
+) -> int:
+    """Rows the replay holds: replay.capacity, but never more than the run collects (derived,
+    never written back); a resumed run keeps the capacity its checkpoint was built with."""
+    rows_needed = -(-steps // action_repeat) + num_envs
+    wanted = min(int(cfg.replay.capacity), rows_needed)
+    if state is None or state.get("replay_capacity") is None:  # fresh, or a rollout store's
+        return wanted
+    capacity = int(state["replay_capacity"])
+    if capacity < wanted:  # a longer budget now
+        print(
+            f"resume: the replay keeps the {capacity} rows it was built with; "
+            f"trainer.steps={steps} collects {rows_needed}, so its oldest rows are "
+            "dropped first (an uninterrupted run of this budget would keep them)",
+            flush=True,
+        )
+    return capacity
+
+
 def apply_world_model_ablation(cfg: DictConfig) -> DictConfig:
     """`cfg` with its world-model ablation (`ablation_world_model`, set by configs/ablation/)
-    merged into the agent's world model settings: the flat agent keys of Dreamer and the
-    planners, or the `world_model` block of a latent-input head. The merged agent is what
-    config.yaml records, so evaluate/compare rebuild the model that ran. A head that acts on raw
-    observations has no world model to change: that is an error, not a silent no-op."""
+    merged into `agent.world_model`, where every head with a world model holds it. The merged
+    agent is what config.yaml records, so evaluate/compare rebuild the model that ran. A head
+    without a world model (no `world_model` node, or `input` other than latent) has none to
+    change: that is an error, not a silent no-op."""
     ablation = cfg.get("ablation_world_model")
     if not ablation:
         return cfg
     out = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
     assert isinstance(out, DictConfig)
     agent = out.agent
-    if "world_model" in agent:  # SAC, TD3, DQN, PPO: a world model only with input=latent
-        if agent.get("input") != "latent":
-            raise UserError(
-                f"ablation_world_model ({', '.join(ablation)}) changes a world model, but "
-                f"agent.input={agent.get('input')} has none; add agent.input=latent"
-            )
-        agent.world_model = OmegaConf.merge(agent.world_model, ablation)
-    else:
-        agent.merge_with(ablation)
+    if "world_model" not in agent:
+        raise UserError(
+            f"ablation_world_model ({', '.join(ablation)}) changes a world model, but "
+            f"{agent.get('_target_')} has none (no agent.world_model)"
+        )
+    if agent.get("input", "latent") != "latent":  # SAC, TD3, DQN, PPO: only with input=latent
+        raise UserError(
+            f"ablation_world_model ({', '.join(ablation)}) changes a world model, but "
+            f"agent.input={agent.get('input')} has none; add agent.input=latent"
+        )
+    agent.world_model = OmegaConf.merge(agent.world_model, ablation)
     return out
 
 

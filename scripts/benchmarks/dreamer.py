@@ -51,14 +51,15 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 
 
 def agent_config(size: str, **overrides: object) -> dict:
-    """configs/agent/dreamer.yaml resolved against configs/size/<size>.yaml, plus overrides."""
-    cfg = OmegaConf.merge(
-        {"size": OmegaConf.load(CONFIGS / "size" / f"{size}.yaml")},
-        {"agent": OmegaConf.load(CONFIGS / "agent" / "dreamer.yaml")},
-    )
+    """configs/agent/dreamer.yaml (with its world model, configs/world_model/rssm.yaml) resolved
+    against configs/size/<size>.yaml, plus overrides."""
+    from worldmodels.config.compose import compose_config
+
+    cfg = compose_config(["agent=dreamer", f"size={size}"])
     agent = OmegaConf.to_container(cfg.agent, resolve=True)
     assert isinstance(agent, dict)
     agent.pop("_target_")
+    agent.pop("train_ratio", None)  # the loop's, not the agent's
     agent.update(overrides)
     return agent
 
@@ -141,6 +142,7 @@ def bench_mode(args: argparse.Namespace, device: torch.device, compiled: bool) -
         cfg = preset_config(args.preset, args.size, compile=compiled, **kw)
     else:
         cfg = agent_config(args.size, compile=compiled, **kw)
+    cfg["world_model"]["compile"] = compiled  # the world model's cells and heads too
     length = args.length + int(cfg.get("replay_context", 0))
     obs_spec = {"image": ArraySpec((args.image, args.image, 3), "uint8")}
     agent = DreamerAgent(obs_spec, ActSpec(args.action_dim, False), device, **cfg)

@@ -53,8 +53,10 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 def build(args: argparse.Namespace, device: torch.device) -> PlannerAgent:
     """A planner agent with the size preset's widths and the DreamerV3 world-model defaults."""
     size = OmegaConf.load(f"{CONFIG_DIR}/size/{args.size}.yaml")
-    hparams: dict[str, Any] = {str(k): int(v) for k, v in size.items()}  # units, deter, ...
-    hparams.update(
+    world_model: dict[str, Any] = {"_target_": "worldmodels.models.world_model.WorldModel"}
+    world_model.update({str(k): int(v) for k, v in size.items()})  # units, deter, ...
+    hparams: dict[str, Any] = dict(
+        world_model=world_model,
         method=args.method,
         horizon=args.horizon,
         candidates=args.candidates,

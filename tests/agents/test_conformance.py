@@ -7,7 +7,10 @@ on vector and 16x16 pixel observations, discrete and continuous actions:
   gradients and parameters, parameters change;
 - `state_dict` round trip (through torch.save/load, as checkpoints do): identical eval actions, the
   same config signature, and the next update continues identically (optimizers, counters restored);
-- heads that cannot drive an action space reject it with a ValueError at construction.
+- heads that cannot drive an action space reject it with a ValueError at construction;
+- the world-model contract: an agent's world model is a `WorldModelBase` (or None), `export`
+  writes world_model.pt exactly when it has one and the file rebuilds the same model, and
+  `planning_prior` is None or a proposal and a value on the world model's features.
 """
 
 from __future__ import annotations
@@ -21,9 +24,11 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from worldmodels.agents.base import Agent, build_agent
+from worldmodels.agents.base import Agent, PlanningPrior, build_agent
 from worldmodels.data.rollout import RolloutBuffer
 from worldmodels.envs.spaces import ActSpec, ArraySpec, ObsSpec, row_spec
+from worldmodels.models.base import WorldModelBase
+from worldmodels.models.build import load_world_model
 from worldmodels.train import CONFIG_DIR
 
 # Tiny sizes per agent (config overrides), and which action spaces it supports (None: both).
@@ -79,6 +84,11 @@ if importlib.util.find_spec("worldmodels.agents.planners") is not None:
     TINY["cem"] = ([*_PLAN, "agent.iterations=2"], None)
     TINY["mppi"] = ([*_PLAN, "agent.iterations=2"], None)
     TINY["random_shooting"] = (_PLAN, None)
+# Latent-input heads: the same agents on world-model features (agents/latent.py).
+_LATENT = ["agent.input=latent", "agent.latent.batch_size=2", "agent.latent.batch_length=5"]
+TINY["sac_latent"] = ([*TINY["sac"][0], *_LATENT], False)
+TINY["ppo_latent"] = ([*TINY["ppo"][0], *_LATENT], None)
+AGENT_OF = {"sac_latent": "sac", "ppo_latent": "ppo"}
 
 OBS_SPECS: dict[str, ObsSpec] = {
     "vector": {"vector": ArraySpec((5,), "float32")},
@@ -92,7 +102,9 @@ def build(name: str, obs_spec: ObsSpec, act_spec: ActSpec, seed: int = 0) -> Age
     """The agent from configs/agent/<name>.yaml (size=xs) with the tiny overrides above."""
     torch.manual_seed(seed)
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose(config_name="config", overrides=[f"agent={name}", "size=xs", *TINY[name][0]])
+        agent_name = AGENT_OF.get(name, name)
+        overrides = [f"agent={agent_name}", "size=xs", *TINY[name][0]]
+        cfg = compose(config_name="config", overrides=overrides)
     agent = build_agent(cfg.agent, obs_spec, act_spec, "cpu")
     # the entry point's builder hands the spec dataclasses over (not OmegaConf copies, whose
     # attribute reads cost microseconds on every act)
@@ -291,3 +303,30 @@ def test_state_dict_round_trip(name: str, obs: str, act: str) -> None:
 def test_rejects_unsupported_action_space(name: str, act: str) -> None:
     with pytest.raises(ValueError, match="actions"):
         build(name, OBS_SPECS["vector"], ACT_SPECS[act])
+
+
+WORLD_MODEL_CASES = [pytest.param(name, id=name) for name in TINY]
+
+
+@pytest.mark.parametrize("name", WORLD_MODEL_CASES)
+def test_world_model_contract(name: str, tmp_path) -> None:
+    act = ACT_SPECS["continuous" if supported(name, "continuous") else "discrete"]
+    agent = build(name, OBS_SPECS["vector"], act)
+    wm = agent.world_model
+    has_world_model = name in ("dreamer", "cem", "mppi", "random_shooting") or "latent" in name
+    assert (wm is not None) == has_world_model
+    agent.export(tmp_path)
+    assert (tmp_path / "world_model.pt").exists() == has_world_model
+    prior = agent.planning_prior()
+    assert prior is None or isinstance(prior, PlanningPrior)
+    assert (prior is not None) == (name == "dreamer")  # the one agent with actor + value on feats
+    if wm is None:
+        return
+    assert isinstance(wm, WorldModelBase)
+    clone = load_world_model(tmp_path, "cpu")
+    assert type(clone) is type(wm) and clone.config() == wm.config()
+    for (k, a), b in zip(wm.state_dict().items(), clone.state_dict().values()):
+        assert torch.equal(a, b), k
+    if prior is not None:
+        feat = torch.randn(6, wm.feat_dim)
+        assert prior.actor(feat).shape == (6, act.dim) and prior.value(feat).shape == (6,)

@@ -10,6 +10,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from tests.flat_options import dreamer_agent
 from worldmodels.agents.base import Agent
 from worldmodels.agents.dreamer import DreamerAgent
 from worldmodels.envs.spaces import ActSpec, ArraySpec
@@ -67,7 +68,7 @@ CONT = ActSpec(2, False)
 
 def make(act_spec=CONT, obs_spec=OBS, **kw) -> DreamerAgent:
     torch.manual_seed(0)
-    return DreamerAgent(obs_spec, act_spec, "cpu", **{**XS, **kw})
+    return dreamer_agent(obs_spec, act_spec, "cpu", **{**XS, **kw})
 
 
 METRICS = {
@@ -188,8 +189,8 @@ def test_video_prediction_and_world_model_config():
     agent = make()
     video = agent.video_prediction(make_batch(OBS, ActSpec(2, False)))
     assert video is not None and video.shape == (6, 16, 48, 3) and video.dtype == torch.uint8
-    cfg = agent.world_model_config()
-    assert cfg["deter"] == 16 and cfg["act_spec"] == {"dim": 2, "discrete": False}
+    cfg = agent.world_model.config()
+    assert cfg["deter"] == 16 and agent.world_model.act_spec == ActSpec(2, False)
     assert make(decoder=False).video_prediction(make_batch(OBS, ActSpec(2, False))) is None
 
 
@@ -203,7 +204,7 @@ def test_vector_only_observations():
 
 
 def test_bad_options_fail_with_the_valid_ones():
-    with pytest.raises(ValueError, match="unknown hyperparameters \\['lr'\\]; valid:"):
+    with pytest.raises(ValueError, match=r"unknown options \['lr'\] for DreamerAgent.*valid:"):
         make(lr=1.0)
     with pytest.raises(ValueError, match="valid: dynamics, reinforce, mix, auto"):
         make(actor_grad="pathwise")
@@ -247,7 +248,8 @@ def test_presets_build_and_update(preset, act_spec):
     if preset == "dreamer_v1" and act_spec.discrete:
         cfg["actor_dist"] = "auto"  # V1 was continuous-only (tanh-normal)
     # V1/V2's CNN is defined for 64x64 images only
-    obs = {**OBS, "image": ArraySpec((64, 64, 3), "uint8")} if cfg["cnn"] == "valid" else OBS
+    valid_cnn = cfg["world_model"]["cnn"] == "valid"
+    obs = {**OBS, "image": ArraySpec((64, 64, 3), "uint8")} if valid_cnn else OBS
     agent = DreamerAgent(obs, act_spec, "cpu", **cfg)
     t = 5 + agent.data.context
     batch = make_batch(obs, act_spec, b=2, t=t)

@@ -10,6 +10,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from tests.flat_options import dreamer_agent
 from worldmodels.agents.dreamer import DreamerAgent
 from worldmodels.envs.spaces import ActSpec, ArraySpec
 from worldmodels.models.rssm import GRUCell
@@ -50,8 +51,8 @@ def make_batch(obs_spec, act_spec: ActSpec, b: int = 3, t: int = 6) -> dict[str,
 
 
 def ablation(name: str) -> dict:
-    """The agent keys an ablation file sets: its `ablation_world_model` block (world-model
-    switches, merged into Dreamer's flat keys by worldmodels.train) or its agent keys."""
+    """The keys an ablation file sets: its `ablation_world_model` block (world-model switches,
+    merged into agent.world_model by worldmodels.train) or its agent keys."""
     cfg = OmegaConf.to_container(
         OmegaConf.load(CONFIGS / "ablation" / f"{name}.yaml") or OmegaConf.create()
     )
@@ -61,7 +62,7 @@ def ablation(name: str) -> dict:
 
 def build(name: str | None = None, act_spec: ActSpec = ACT, **kw) -> DreamerAgent:
     torch.manual_seed(0)
-    return DreamerAgent(OBS, act_spec, "cpu", **{**XS, **(ablation(name) if name else {}), **kw})
+    return dreamer_agent(OBS, act_spec, "cpu", **{**XS, **(ablation(name) if name else {}), **kw})
 
 
 def update(agent: DreamerAgent, act_spec: ActSpec = ACT) -> dict[str, torch.Tensor]:
@@ -261,8 +262,10 @@ def test_ablation_runs_through_the_entry_point(name, run_overrides):
     expected = ablation(name)
     recorded = OmegaConf.load(run_dir / "config.yaml").agent
     for key, value in expected.items():
-        assert recorded[key] == value, key  # config.yaml holds the agent that ran
-        if key in saved["config"]:
+        # config.yaml holds the agent that ran; world-model switches sit in agent.world_model
+        in_wm = key in saved["config"]
+        assert (recorded.world_model if in_wm else recorded)[key] == value, key
+        if in_wm:
             assert saved["config"][key] == value, key
 
 
@@ -296,9 +299,12 @@ def test_preset_runs_through_the_entry_point(preset, run_overrides):
     assert json.loads((run_dir / "status.json").read_text())["state"] == "done"
     config = OmegaConf.load(run_dir / "config.yaml")
     expected = OmegaConf.load(CONFIGS / "preset" / f"{preset}.yaml").agent
-    for key in ("latent", "actor_grad", "kl_balance", "reward_head", "optimizer"):
+    for key in ("actor_grad", "optimizer"):
         if key in expected:
             assert config.agent[key] == expected[key], key
+    for key in ("latent", "kl_balance", "reward_head"):  # the preset addresses agent.world_model
+        if key in expected.get("world_model", {}):
+            assert config.agent.world_model[key] == expected.world_model[key], key
 
 
 def test_world_model_ablations_reach_a_latent_heads_world_model(run_overrides):
@@ -316,8 +322,8 @@ def test_world_model_ablations_reach_a_latent_heads_world_model(run_overrides):
         "+ablation=no_decoder",
         "agent.units=16",
         "agent.layers=1",
-        "agent.world_model.batch_size=2",
-        "agent.world_model.batch_length=5",
+        "agent.latent.batch_size=2",
+        "agent.latent.batch_length=5",
         "trainer.train_ratio=16",
         "logger.tensorboard=false",
     ]

@@ -20,7 +20,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from tests.agents.test_dreamer_release import ACT as CURRENT_ACT
 from tests.agents.test_dreamer_release import CURRENT, OBS, XS, batch_for
-from worldmodels.agents.dreamer import DreamerAgent
+from tests.flat_options import dreamer_agent
 
 T = torch.Tensor
 PY_READS = {T.item, T.tolist, T.cpu, T.numpy, T.__bool__, T.__float__, T.__int__, T.__index__}
@@ -74,7 +74,7 @@ def test_dreamer_update_makes_no_host_sync(preset):
         if preset == "dreamer_v3"
         else dict(XS, batch_size=3, batch_length=6, horizon=4)
     )
-    agent = DreamerAgent(OBS, CURRENT_ACT, "cpu", **kw)
+    agent = dreamer_agent(OBS, CURRENT_ACT, "cpu", **kw)
     batch = batch_for(agent)
     for _ in range(2):  # the first builds optimizer state; both run guarded
         with no_host_sync():
@@ -87,7 +87,7 @@ def test_dreamer_update_makes_no_host_sync(preset):
 )
 def test_dreamer_update_no_sync_cuda_debug_mode():
     torch.manual_seed(0)
-    agent = DreamerAgent(OBS, CURRENT_ACT, "cuda", **CURRENT)
+    agent = dreamer_agent(OBS, CURRENT_ACT, "cuda", **CURRENT)
     batch = {k: v.cuda() for k, v in batch_for(agent).items()}
     agent.update(batch)
     torch.cuda.synchronize()

@@ -11,6 +11,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from tests.flat_options import dreamer_agent
 from worldmodels.agents.dreamer import DreamerAgent
 from worldmodels.envs.spaces import ActSpec, ArraySpec
 from worldmodels.objectives.dreamer_losses import actor_loss, imagination_weight
@@ -52,7 +53,7 @@ CURRENT = dict(
 
 def make(**kw) -> DreamerAgent:
     torch.manual_seed(0)
-    return DreamerAgent(OBS, ACT, "cpu", **{**CURRENT, **kw})
+    return dreamer_agent(OBS, ACT, "cpu", **{**CURRENT, **kw})
 
 
 def batch_for(agent: DreamerAgent, b: int = 3, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -232,7 +233,7 @@ def test_dynamics_objective_is_return_minus_baseline_with_gradients_through_both
 
 def test_2023_actor_gets_dynamics_gradients_but_never_through_its_own_input():
     torch.manual_seed(0)
-    agent = DreamerAgent(
+    agent = dreamer_agent(
         OBS, ACT, "cpu", **XS, batch_size=2, batch_length=5, horizon=3,
         actor_grad="auto", dynamics_baseline=True, winit="trunc_normal_avg", imag_cont="mode",
     )  # fmt: skip

@@ -26,9 +26,9 @@ PIXELS: ObsSpec = {"image": ArraySpec((16, 16, 3), "uint8")}
 ACTS = {"continuous": ActSpec(2, False), "discrete": ActSpec(3, True)}
 LATENT = [
     "agent.input=latent",
-    "agent.world_model.batch_size=2",
-    "agent.world_model.batch_length=5",
-    "agent.world_model.horizon=3",
+    "agent.latent.batch_size=2",
+    "agent.latent.batch_length=5",
+    "agent.latent.horizon=3",
 ]
 HEADS = {
     "sac": ["agent.units=16", "agent.layers=1"],
@@ -210,8 +210,8 @@ def test_latent_transitions_follow_row_convention() -> None:
     [
         (["agent.input=pixels"], "unknown input"),
         (["agent.input=obs", "agent.imagination=true"], "needs input=latent"),
-        (["+agent.world_model.bogus=1"], "unknown world_model settings"),
-        (["agent.world_model.train=false"], "world_model_path"),
+        (["+agent.world_model.bogus=1"], "unknown world model options"),
+        (["agent.latent.train=false"], "world_model_path"),
         (["agent.world_model_path=/nonexistent/world_model.pt"], "does not exist"),
     ],
 )
@@ -255,18 +255,15 @@ def test_loads_dreamer_world_model(
     dreamer_run: Path, head: str, imagination: bool, train: bool
 ) -> None:
     payload = torch.load(dreamer_run / "world_model.pt", weights_only=False)
-    obs_spec = {
-        k: ArraySpec(tuple(v["shape"]), v["dtype"])
-        for k, v in payload["config"]["obs_spec"].items()
-    }
-    act_spec = ActSpec(**payload["config"]["act_spec"])
+    obs_spec = {k: ArraySpec(tuple(v["shape"]), v["dtype"]) for k, v in payload["obs_spec"].items()}
+    act_spec = ActSpec(**payload["act_spec"])
     agent = build(
         head,
         imagination,
         act_spec,
         obs_spec,
         f"agent.world_model_path={dreamer_run / 'world_model.pt'}",
-        f"agent.world_model.train={str(train).lower()}",
+        f"agent.latent.train={str(train).lower()}",
     )
     wm = agent.world_model
     assert wm is not None

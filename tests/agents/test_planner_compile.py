@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from worldmodels.agents.planners import PlannerAgent
+from tests.flat_options import planner_agent
 from worldmodels.envs.spaces import ActSpec, ArraySpec
 
 TINY = dict(units=16, layers=1, cnn_depth=4, deter=16, stoch=4, classes=4, hidden=16)
@@ -17,7 +17,7 @@ TINY = dict(units=16, layers=1, cnn_depth=4, deter=16, stoch=4, classes=4, hidde
 def test_planner_iteration_compiles_without_graph_breaks(method):
     torch.manual_seed(0)
     obs = {"image": ArraySpec((16, 16, 3), "uint8")}
-    agent = PlannerAgent(
+    agent = planner_agent(
         obs,
         ActSpec(2, False),
         "cpu",

@@ -385,8 +385,11 @@ def test_bad_config_errors():
         PlannerConfig("icem")
     with pytest.raises(ValueError, match="elites"):
         PlannerConfig("cem", candidates=10, elites=20)
-    with pytest.raises(ValueError, match="unknown hyperparameters"):
-        PlannerAgent(OBS, ActSpec(2, False), horizonn=3)
     agent = build_agent()
-    with pytest.raises(ValueError, match="world-model keys"):
+    with pytest.raises(ValueError, match=r"unknown options \['horizonn'\] for PlannerAgent"):
+        PlannerAgent(OBS, ActSpec(2, False), world_model=agent.world_model, horizonn=3)
+    # world-model options belong to the world model's config node, not to the planner
+    with pytest.raises(ValueError, match=r"unknown options \['deter'\].*valid: .*horizon"):
         PlannerAgent(OBS, ActSpec(2, False), world_model=agent.world_model, deter=8)
+    with pytest.raises(ValueError, match="needs a world_model"):
+        PlannerAgent(OBS, ActSpec(2, False))

@@ -9,7 +9,7 @@ import torch
 
 from worldmodels.agents.sac import SACAgent
 from worldmodels.envs.spaces import ActSpec, ArraySpec
-from worldmodels.models.actor_critic import tanh_gaussian_sample
+from worldmodels.models.dists import tanh_gaussian_sample
 
 OBS = {"vector": ArraySpec((3,), "float32")}
 ACT = ActSpec(2, False)

@@ -42,43 +42,63 @@ CURRENT: dict[str, Row] = {
     "agent.contdisc": (True, f"{CUR}:107", "con target *= 1 - 1/horizon (agent.py:175-176)"),
     "agent.imag_cont": ("prob", f"{CUR_AGENT}:206", "self.con(inp, 2).prob(1)"),
     # ---- world model
-    "agent.latent": ("categorical", f"{CUR_RSSM}:173-176", "OneHot over stoch x classes"),
-    "agent.unimix": (0.01, f"{CUR}:91", "rssm.unimix"),
-    "agent.core": ("block", f"{CUR_RSSM}:135-159", "the block GRU, update bias -1"),
-    "agent.gru_blocks": (8, f"{CUR}:91", "rssm.blocks"),
-    "agent.gru_norm": (True, f"{CUR_RSSM}:141-152", "inert for core=block (norms on dynin/dynhid)"),
-    "agent.img_layers": (2, f"{CUR}:91", "rssm.imglayers"),
-    "agent.obs_layers": (1, f"{CUR}:91", "rssm.obslayers"),
-    "agent.dyn_layers": (1, f"{CUR}:91", "rssm.dynlayers"),
-    "agent.recurrent": (True, f"{CUR_RSSM}:80", "deter from _core every step"),
-    "agent.learned_initial": (False, f"{CUR_RSSM}:45-49", "initial: zeros for deter and stoch"),
-    "agent.free_nats": (1.0, f"{CUR}:91", "rssm.free_nats"),
-    "agent.free_nats_mode": ("step", f"{CUR_RSSM}:127-129", "max(KL, free) per step"),
-    "agent.kl_balance": (True, f"{CUR_RSSM}:125-126", "dyn: sg(post); rep: sg(prior)"),
-    "agent.loss_scales": (
+    "agent.world_model.latent": (
+        "categorical",
+        f"{CUR_RSSM}:173-176",
+        "OneHot over stoch x classes",
+    ),
+    "agent.world_model.unimix": (0.01, f"{CUR}:91", "rssm.unimix"),
+    "agent.world_model.core": ("block", f"{CUR_RSSM}:135-159", "the block GRU, update bias -1"),
+    "agent.world_model.gru_blocks": (8, f"{CUR}:91", "rssm.blocks"),
+    "agent.world_model.gru_norm": (
+        True,
+        f"{CUR_RSSM}:141-152",
+        "inert for core=block (norms on dynin/dynhid)",
+    ),
+    "agent.world_model.img_layers": (2, f"{CUR}:91", "rssm.imglayers"),
+    "agent.world_model.obs_layers": (1, f"{CUR}:91", "rssm.obslayers"),
+    "agent.world_model.dyn_layers": (1, f"{CUR}:91", "rssm.dynlayers"),
+    "agent.world_model.recurrent": (True, f"{CUR_RSSM}:80", "deter from _core every step"),
+    "agent.world_model.learned_initial": (
+        False,
+        f"{CUR_RSSM}:45-49",
+        "initial: zeros for deter and stoch",
+    ),
+    "agent.world_model.free_nats": (1.0, f"{CUR}:91", "rssm.free_nats"),
+    "agent.world_model.free_nats_mode": ("step", f"{CUR_RSSM}:127-129", "max(KL, free) per step"),
+    "agent.world_model.kl_balance": (True, f"{CUR_RSSM}:125-126", "dyn: sg(post); rep: sg(prior)"),
+    "agent.world_model.loss_scales": (
         {"image": 1.0, "vector": 1.0, "reward": 1.0, "cont": 1.0, "dyn": 1.0, "rep": 0.1},
         f"{CUR}:86",
         "image/vector = rec (agent.py:80-82), reward = rew, cont = con",
     ),
-    "agent.decoder": (True, f"{CUR}:95-97", "dec.simple"),
-    "agent.cont_head": (True, f"{CUR}:99", "conhead, output binary"),
-    "agent.reward_head": ("twohot", f"{CUR}:98", "rewhead output symexp_twohot"),
+    "agent.world_model.decoder": (True, f"{CUR}:95-97", "dec.simple"),
+    "agent.world_model.cont_head": (True, f"{CUR}:99", "conhead, output binary"),
+    "agent.world_model.reward_head": ("twohot", f"{CUR}:98", "rewhead output symexp_twohot"),
     "agent.bins_space": ("symexp", f"{CUR}:98", "symexp_twohot (embodied/jax/heads.py:132)"),
     "agent.bins": (255, f"{CUR}:98,101", "rewhead.bins, value.bins"),
-    "agent.symlog_inputs": (
+    "agent.world_model.symlog_inputs": (
         True,
         f"{CUR}:94",
         "enc.simple.symlog; decoder symlog_mse (rssm.py:263)",
     ),
-    "agent.enc_layers": (3, f"{CUR}:94,97", "enc.simple.layers = dec.simple.layers"),
-    "agent.enc_units": (None, f"{CUR}:94,97", "None: size.units (enc/dec units, `.*\\.units`)"),
-    "agent.reward_layers": (1, f"{CUR}:98", "rewhead.layers"),
-    "agent.cont_layers": (1, f"{CUR}:99", "conhead.layers"),
+    "agent.world_model.enc_layers": (3, f"{CUR}:94,97", "enc.simple.layers = dec.simple.layers"),
+    "agent.world_model.enc_units": (
+        None,
+        f"{CUR}:94,97",
+        "None: size.units (enc/dec units, `.*\\.units`)",
+    ),
+    "agent.world_model.reward_layers": (1, f"{CUR}:98", "rewhead.layers"),
+    "agent.world_model.cont_layers": (1, f"{CUR}:99", "conhead.layers"),
     "agent.norm": ("rms", f"{CUR}:91-101", "norm: rms in every module"),
     "agent.act": ("silu", f"{CUR}:91-101", ""),
     "agent.winit": ("trunc_normal_in", f"{CUR}:91-101", "fan-in truncated normal"),
-    "agent.cnn": ("pooled", f"{CUR}:94,97", "kernel 5, strided False: conv + 2x2 max-pool"),
-    "agent.cnn_act": (None, f"{CUR_RSSM}:241", "None: act (silu)"),
+    "agent.world_model.cnn": (
+        "pooled",
+        f"{CUR}:94,97",
+        "kernel 5, strided False: conv + 2x2 max-pool",
+    ),
+    "agent.world_model.cnn_act": (None, f"{CUR_RSSM}:241", "None: act (silu)"),
     # ---- actor and critic
     "agent.actor_dist": ("auto", f"{CUR}:102-103", "categorical if discrete, else bounded_normal"),
     "agent.actor_grad": ("reinforce", f"{CUR_AGENT}:411-414", "logpi * sg(adv), all actions"),
@@ -181,37 +201,65 @@ RELEASE_2023: dict[str, Row] = {
     "agent.contdisc": (False, f"{OLD_AGENT}:196-197", "discount applied in the weight and return"),
     "agent.imag_cont": ("mode", f"{OLD_AGENT}:194", "heads['cont'](traj).mode()"),
     # ---- world model
-    "agent.latent": ("categorical", f"{OLD}:67", "rssm classes 32"),
-    "agent.unimix": (0.01, f"{OLD}:67", "rssm.unimix"),
-    "agent.core": ("gru", f"{OLD_NETS}:131-141", "Linear([deter, x]) + norm -> gates, bias -1"),
-    "agent.gru_norm": (True, f"{OLD_NETS}:133-134", "the gru Linear carries norm: layer"),
-    "agent.gru_blocks": (1, f"{OLD_NETS}:131-141", ""),
-    "agent.img_layers": (1, f"{OLD_NETS}:118", "img_out"),
-    "agent.obs_layers": (1, f"{OLD_NETS}:96", "obs_out"),
-    "agent.dyn_layers": (1, "", "inert: core=gru"),
-    "agent.recurrent": (True, f"{OLD_NETS}:117", ""),
-    "agent.learned_initial": (True, f"{OLD}:67", "rssm.initial: learned (nets.py:45-49)"),
-    "agent.free_nats": (1.0, f"{OLD}:73-74", "dyn_loss.free, rep_loss.free"),
-    "agent.free_nats_mode": ("step", f"{OLD_NETS}:169-170,185-186", "max(KL, free) per step"),
-    "agent.kl_balance": (True, f"{OLD_NETS}:164,175", "dyn: sg(post); rep: sg(prior)"),
-    "agent.loss_scales": (
+    "agent.world_model.latent": ("categorical", f"{OLD}:67", "rssm classes 32"),
+    "agent.world_model.unimix": (0.01, f"{OLD}:67", "rssm.unimix"),
+    "agent.world_model.core": (
+        "gru",
+        f"{OLD_NETS}:131-141",
+        "Linear([deter, x]) + norm -> gates, bias -1",
+    ),
+    "agent.world_model.gru_norm": (
+        True,
+        f"{OLD_NETS}:133-134",
+        "the gru Linear carries norm: layer",
+    ),
+    "agent.world_model.gru_blocks": (1, f"{OLD_NETS}:131-141", ""),
+    "agent.world_model.img_layers": (1, f"{OLD_NETS}:118", "img_out"),
+    "agent.world_model.obs_layers": (1, f"{OLD_NETS}:96", "obs_out"),
+    "agent.world_model.dyn_layers": (1, "", "inert: core=gru"),
+    "agent.world_model.recurrent": (True, f"{OLD_NETS}:117", ""),
+    "agent.world_model.learned_initial": (
+        True,
+        f"{OLD}:67",
+        "rssm.initial: learned (nets.py:45-49)",
+    ),
+    "agent.world_model.free_nats": (1.0, f"{OLD}:73-74", "dyn_loss.free, rep_loss.free"),
+    "agent.world_model.free_nats_mode": (
+        "step",
+        f"{OLD_NETS}:169-170,185-186",
+        "max(KL, free) per step",
+    ),
+    "agent.world_model.kl_balance": (True, f"{OLD_NETS}:164,175", "dyn: sg(post); rep: sg(prior)"),
+    "agent.world_model.loss_scales": (
         {"image": 1.0, "vector": 1.0, "reward": 1.0, "cont": 1.0, "dyn": 0.5, "rep": 0.1},
         f"{OLD}:72",
         "",
     ),
-    "agent.decoder": (True, f"{OLD}:69", ""),
-    "agent.cont_head": (True, f"{OLD}:71", "dist binary"),
-    "agent.reward_head": ("twohot", f"{OLD}:70", "symlog_disc"),
+    "agent.world_model.decoder": (True, f"{OLD}:69", ""),
+    "agent.world_model.cont_head": (True, f"{OLD}:71", "dist binary"),
+    "agent.world_model.reward_head": ("twohot", f"{OLD}:70", "symlog_disc"),
     "agent.bins_space": ("symlog", f"{OLD_NETS}:480-482", "DiscDist(-20, 20, symlog, symexp)"),
     "agent.bins": (255, f"{OLD}:70,79", ""),
-    "agent.symlog_inputs": (True, f"{OLD}:68-69", "encoder symlog_inputs; vector_dist symlog_mse"),
-    "agent.reward_layers": (None, f"{OLD}:70,173", "None: size.layers (`.*\\.layers: 2`)"),
-    "agent.cont_layers": (None, f"{OLD}:71,173", "None: size.layers"),
+    "agent.world_model.symlog_inputs": (
+        True,
+        f"{OLD}:68-69",
+        "encoder symlog_inputs; vector_dist symlog_mse",
+    ),
+    "agent.world_model.reward_layers": (
+        None,
+        f"{OLD}:70,173",
+        "None: size.layers (`.*\\.layers: 2`)",
+    ),
+    "agent.world_model.cont_layers": (None, f"{OLD}:71,173", "None: size.layers"),
     "agent.norm": ("layer", f"{OLD}:67-79", ""),
     "agent.act": ("silu", f"{OLD}:67-79", ""),
     "agent.winit": ("trunc_normal_avg", f"{OLD}:67-79", "winit normal, fan avg (nets.py:657-662)"),
-    "agent.cnn": ("strided", f"{OLD}:68-69", "resnet, cnn_blocks 0, resize stride: 4x4 stride 2"),
-    "agent.cnn_act": (None, f"{OLD}:68", "None: act (silu)"),
+    "agent.world_model.cnn": (
+        "strided",
+        f"{OLD}:68-69",
+        "resnet, cnn_blocks 0, resize stride: 4x4 stride 2",
+    ),
+    "agent.world_model.cnn_act": (None, f"{OLD}:68", "None: act (silu)"),
     # ---- actor and critic
     "agent.actor_dist": ("auto", f"{OLD}:82-83", "onehot / normal (= our bounded_normal)"),
     "agent.actor_grad": ("auto", f"{OLD}:84-85", "reinforce if discrete, backprop if continuous"),
@@ -280,17 +328,33 @@ RELEASE_2023: dict[str, Row] = {
 
 RELEASE_2023_VISION: dict[str, Row] = {
     "env.obs": ("pixels", f"{OLD}:175-176", "encoder/decoder cnn_keys image, no mlp_keys"),
-    "agent.enc_layers": (None, f"{OLD}:175", "inert: no vector observation"),
-    "agent.enc_units": (None, f"{OLD}:175", "inert: no vector observation"),
+    "agent.world_model.enc_layers": (None, f"{OLD}:175", "inert: no vector observation"),
+    "agent.world_model.enc_units": (None, f"{OLD}:175", "inert: no vector observation"),
 }
 
 RELEASE_2023_PROPRIO: dict[str, Row] = {
     "env.obs": ("proprio", f"{OLD}:186-187", "mlp_keys .*, no cnn_keys"),
     # `.*\.layers` / `.*\.units` do not match mlp_layers / mlp_units (re.match in
     # old/dreamerv3/embodied/core/config.py:111-113): encoder and decoder MLPs keep 5 x 1024
-    "agent.enc_layers": (5, f"{OLD}:68-69", "mlp_layers of encoder and decoder"),
-    "agent.enc_units": (1024, f"{OLD}:68-69", "mlp_units of encoder and decoder"),
+    "agent.world_model.enc_layers": (5, f"{OLD}:68-69", "mlp_layers of encoder and decoder"),
+    "agent.world_model.enc_units": (1024, f"{OLD}:68-69", "mlp_units of encoder and decoder"),
 }
+
+#: Keys Dreamer's actor and critic share with the world model (configs/agent/dreamer.yaml reads
+#: them from agent.world_model): the world model's rows are the agent's.
+SHARED = ("norm", "act", "winit", "bins", "bins_space", "compile")
+for _table in (CURRENT, RELEASE_2023):
+    _table.update({f"agent.world_model.{k}": _table[f"agent.{k}"] for k in SHARED})
+CURRENT["agent.world_model.cont_discount"] = (
+    1 - 1 / 333,
+    f"{CUR}:107",
+    "contdisc: the continue target carries the discount 1 - 1/horizon",
+)
+RELEASE_2023["agent.world_model.cont_discount"] = (
+    1.0,
+    f"{OLD_AGENT}:196-197",
+    "no contdisc: the continue target is 1 - is_terminal",
+)
 
 CASES = {
     "v3-vision": ("dreamer_v3", "dmc_vision", {**CURRENT, **CURRENT_VISION}),
@@ -345,13 +409,19 @@ def test_preset_composes_to_the_release_values(case):
 def test_table_covers_every_agent_and_size_key(case):
     preset, env, table = CASES[case]
     cfg = _compose(f"preset={preset}", f"env={env}")
-    agent_keys = {f"agent.{k}" for k in cfg["agent"] if k not in ("_target_", *WIDTHS)}
+    skip = ("_target_", "world_model", *WIDTHS)
+    agent_keys = {f"agent.{k}" for k in cfg["agent"] if k not in skip}
+    wm_keys = {f"agent.world_model.{k}" for k in cfg["agent"]["world_model"] if k not in skip}
     size_keys = {f"size.{k}" for k in cfg["size"]}
     assert set(WIDTHS) == set(cfg["size"])
-    missing = sorted((agent_keys | size_keys) - set(table))
+    missing = sorted((agent_keys | wm_keys | size_keys) - set(table))
     assert not missing, f"no table row for {missing}"
-    # the agent's widths are the size group's
-    assert {k: cfg["agent"][k] for k in WIDTHS} == cfg["size"]
+    # the world model's widths are the size group's, and so are the actor's and critic's
+    assert {k: cfg["agent"]["world_model"][k] for k in WIDTHS} == cfg["size"]
+    assert (cfg["agent"]["units"], cfg["agent"]["layers"]) == (
+        cfg["size"]["units"],
+        cfg["size"]["layers"],
+    )
     for key, (_, cite, note) in table.items():
         assert cite or note, f"{key}: a row needs a source or a note"
 
@@ -364,8 +434,11 @@ def test_agent_dreamer_alone_is_the_2023_release(env):
     theirs, ours = dict(preset["agent"]), dict(alone["agent"])
     if env == "dmc_proprio":  # the release's per-domain encoder MLP (configs/protocol/)
         for key in ("enc_layers", "enc_units"):
-            assert (ours[key], theirs.pop(key)) == (None, RELEASE_2023_PROPRIO[f"agent.{key}"][0])
-            ours.pop(key)
+            published = RELEASE_2023_PROPRIO[f"agent.world_model.{key}"][0]
+            assert (ours["world_model"].pop(key), theirs["world_model"].pop(key)) == (
+                None,
+                published,
+            )
     assert ours == theirs
     assert alone["size"] == preset["size"]
     assert alone["env"] == preset["env"]
@@ -383,17 +456,17 @@ def test_command_line_values_win_over_the_preset_and_protocol():
     )
     s = {"units": 512, "layers": 2, "cnn_depth": 32, "deter": 512, "stoch": 32}
     assert cfg["size"] == {**s, "classes": 32, "hidden": 512}
-    assert {k: cfg["agent"][k] for k in WIDTHS} == cfg["size"]
+    assert {k: cfg["agent"]["world_model"][k] for k in WIDTHS} == cfg["size"]
     assert cfg["agent"]["train_ratio"] == 7
     assert cfg["env"]["action_repeat"] == 3
     assert cfg["trainer"]["prefill"] == 77
     assert cfg["agent"]["laprop_lr"] == 1e-3
     # the rest of the preset stays
     assert cfg["agent"]["optimizer"] == "laprop"
-    assert cfg["agent"]["core"] == "block"
-    cfg = _compose("preset=dreamer_v3_2023", "env=dmc_proprio", "agent.enc_layers=2")
-    assert cfg["agent"]["enc_layers"] == 2
-    assert cfg["agent"]["enc_units"] == 1024
+    assert cfg["agent"]["world_model"]["core"] == "block"
+    cfg = _compose("preset=dreamer_v3_2023", "env=dmc_proprio", "agent.world_model.enc_layers=2")
+    assert cfg["agent"]["world_model"]["enc_layers"] == 2
+    assert cfg["agent"]["world_model"]["enc_units"] == 1024
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

@@ -387,8 +387,8 @@ def test_failed_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
             raise OSError("disk full")
         return original(path, store, filled)
 
-    original = replay_module._write_chunks
-    monkeypatch.setattr(replay_module, "_write_chunks", failing_write)
+    original = replay_module.write_chunks  # replay.py's name for replay_files.write_chunks
+    monkeypatch.setattr(replay_module, "write_chunks", failing_write)
     streams.step()
     with pytest.raises(OSError, match="disk full"):
         replay.save(tmp_path / "replay")

@@ -33,9 +33,9 @@ THRESHOLD = 22.0
 WORLD_MODEL = [
     "size=xs",
     "agent.input=latent",
-    "agent.world_model.batch_size=16",
-    "agent.world_model.batch_length=16",
-    "agent.world_model.lr=3e-3",
+    "agent.latent.batch_size=16",
+    "agent.latent.batch_length=16",
+    "agent.latent.lr=3e-3",
 ]
 QUIET = [
     "trainer.checkpoint_every=100000",

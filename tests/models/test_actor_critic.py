@@ -17,16 +17,17 @@ from worldmodels.models.actor_critic import (
     ObsEncoder,
     RunningMeanStd,
     activation,
+    random_shift,
+)
+from worldmodels.models.dists import (
     categorical_entropy,
     categorical_log_prob,
-    clip_grads,
     clipped_gaussian_log_prob,
     gaussian_entropy,
     gaussian_log_prob,
-    polyak_,
-    random_shift,
     tanh_gaussian_sample,
 )
+from worldmodels.models.optim import clip_grads, polyak_
 
 
 def test_tanh_gaussian_log_prob_matches_torch_distributions() -> None:

@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from worldmodels.agents.dreamer import DreamerAgent
+from tests.flat_options import dreamer_agent
 from worldmodels.envs.spaces import ActSpec, ArraySpec
 from worldmodels.models.dists import TruncNormal
 from worldmodels.models.init import initialize
@@ -87,7 +87,7 @@ def test_batch_free_nats_bound_the_mean_kl_not_each_step():
 def test_weight_decay_multiplies_parameters_by_one_minus_decay_before_the_step():
     obs = {"vector": ArraySpec((3,), "float32")}
     torch.manual_seed(0)
-    agent = DreamerAgent(
+    agent = dreamer_agent(
         obs, ActSpec(2, False), "cpu", units=8, layers=1, deter=8, stoch=4, classes=4,
         hidden=8, weight_decay=0.1, critic_lr=1e-3,
     )  # fmt: skip
@@ -103,9 +103,9 @@ def test_explore_noise_is_additive_gaussian_clipped_and_off_in_eval():
     obs = {"vector": ArraySpec((3,), "float32")}
     torch.manual_seed(0)
     kw = dict(units=8, layers=1, deter=8, stoch=4, classes=4, hidden=8)
-    quiet = DreamerAgent(obs, ActSpec(2, False), "cpu", **kw)
+    quiet = dreamer_agent(obs, ActSpec(2, False), "cpu", **kw)
     torch.manual_seed(0)
-    noisy = DreamerAgent(obs, ActSpec(2, False), "cpu", **kw, explore_noise=0.3)
+    noisy = dreamer_agent(obs, ActSpec(2, False), "cpu", **kw, explore_noise=0.3)
     o = {"vector": torch.zeros(20000, 3), "is_first": torch.ones(20000, dtype=torch.bool)}
     torch.manual_seed(1)
     a, _ = quiet.act(o, None, "explore")

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from worldmodels.envs.spaces import ActSpec, ArraySpec
+from worldmodels.models.build import build_world_model, load_world_model, save_world_model
 from worldmodels.models.heads import Decoder, DistHead, Encoder, PolicyHead
 from worldmodels.models.world_model import WorldModel, shift_actions
 
@@ -214,19 +215,43 @@ def test_imagine_shapes_and_action_checks():
         wm.imagine(post, torch.zeros(3, n, 2), 4)
 
 
-def test_config_round_trip_rebuilds_the_same_model():
+def test_world_model_file_round_trip_rebuilds_the_same_model(tmp_path):
+    """world_model.pt records the class and its options: load_world_model rebuilds the model
+    without the run's config."""
     wm = make(latent="gaussian", decoder=False)
-    cfg = wm.world_model_config()
-    assert cfg["latent"] == "gaussian" and cfg["obs_spec"]["image"]["shape"] == [16, 16, 3]
-    torch.save({"state_dict": wm.state_dict(), "config": cfg}, "/dev/null")  # plain, picklable
-    clone = WorldModel.from_config(cfg)
-    clone.load_state_dict(wm.state_dict())
+    cfg = wm.config()
+    assert cfg["latent"] == "gaussian" and "obs_spec" not in cfg
+    save_world_model(tmp_path / "world_model.pt", wm)
+    clone = load_world_model(tmp_path)
+    assert type(clone) is WorldModel and clone.obs_spec == wm.obs_spec
     batch = fake_batch(specs())
     torch.manual_seed(3)
     a, _ = wm.loss(batch)
     torch.manual_seed(3)
     b, _ = clone.loss(batch)
     assert all(torch.allclose(a[k], b[k]) for k in a)
+
+
+def test_world_model_file_errors(tmp_path):
+    with pytest.raises(ValueError, match="does not exist"):
+        load_world_model(tmp_path)
+    # a file from before world models recorded their class: a clear error, not a wrong model
+    wm = make()
+    torch.save({"state_dict": wm.state_dict(), "config": {}}, tmp_path / "world_model.pt")
+    with pytest.raises(ValueError, match="older version"):
+        load_world_model(tmp_path)
+
+
+def test_build_world_model_checks_target_and_options():
+    obs, act = specs(), ActSpec(2, False)
+    rssm = "worldmodels.models.world_model.WorldModel"
+    assert isinstance(build_world_model({"_target_": rssm, **TINY}, obs, act), WorldModel)
+    with pytest.raises(ValueError, match=r"unknown world model options \['detr'\].*deter"):
+        build_world_model({"_target_": rssm, "detr": 4}, obs, act)
+    with pytest.raises(ValueError, match="not a world model"):
+        build_world_model({"_target_": "torch.nn.Linear"}, obs, act)
+    with pytest.raises(ValueError, match="_target_ must name"):
+        build_world_model({"deter": 4}, obs, act)
 
 
 def test_train_step_metrics_and_parameter_change():

@@ -11,10 +11,12 @@ import torch
 from worldmodels.agents.base import DataSpec
 from worldmodels.agents.random import RandomAgent
 from worldmodels.data.replay import Replay
+from worldmodels.data.store import ReplayStore
 from worldmodels.envs.make import make_vec_env
 from worldmodels.envs.spaces import row_spec
 from worldmodels.logger.metrics import Logger
 from worldmodels.training import checkpoint
+from worldmodels.training.clocks import Ratio
 from worldmodels.training.loop import Loop, NonFiniteLossError, TrainerConfig
 
 
@@ -45,7 +47,8 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
         log_every=100, eval_every=0, eval_episodes=1, checkpoint_every=20, progress=False,
     )  # fmt: skip
     logger = Logger(tmp_path, tensorboard=False, console=False)
-    loop = Loop(cfg, envs, None, agent, replay, logger, tmp_path, 1, 0, {})
+    store = ReplayStore(replay, agent.data, Ratio(cfg.train_ratio / 4), cfg.prefill)
+    loop = Loop(cfg, envs, None, agent, store, logger, tmp_path, 1, 0, {})
     with pytest.raises(NonFiniteLossError) as err:
         loop.run()
     loop.close()

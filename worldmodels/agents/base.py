@@ -9,16 +9,22 @@ from __future__ import annotations
 
 import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import hydra
+import numpy as np
 import torch
 from omegaconf import DictConfig, open_dict
 
-from worldmodels.envs.spaces import ActSpec, ArraySpec, ObsSpec
+from worldmodels.envs.spaces import ActSpec, ArraySpec, ObsSpec, sample_actions
 from worldmodels.errors import UserError
+from worldmodels.models.base import WorldModelBase
+from worldmodels.models.build import FILE as WORLD_MODEL_FILE
+from worldmodels.models.build import save_world_model, world_model_class
+from worldmodels.models.options import UnknownOptionError, check_options
 
 DataKind = Literal["sequences", "transitions", "rollouts", "none"]
 ActMode = Literal["explore", "eval"]
@@ -55,6 +61,16 @@ class DataSpec:
         return max(self.batch, 1)
 
 
+@dataclass(frozen=True)
+class PlanningPrior:
+    """What an agent offers a planner on its world model (TD-MPC2's recipe): a policy that
+    proposes actions and a value that closes the return at the horizon, both on the world
+    model's features."""
+
+    actor: Callable[[torch.Tensor], torch.Tensor]  # feat [N, F] -> action [N, A]
+    value: Callable[[torch.Tensor], torch.Tensor]  # feat [N, F] -> value [N]
+
+
 class Agent(ABC):
     """A policy-learning head.
 
@@ -68,7 +84,7 @@ class Agent(ABC):
     #: What `update` consumes; set in __init__ (batch sizes come from config).
     data: DataSpec
     #: The world model the agent owns and trains, if any (Dreamer, planners, latent-input heads).
-    world_model: torch.nn.Module | None = None
+    world_model: WorldModelBase | None = None
 
     def __init__(self, obs_spec: ObsSpec, act_spec: ActSpec, device: str | torch.device = "cpu"):
         self.obs_spec = obs_spec
@@ -90,6 +106,15 @@ class Agent(ABC):
         0-dim tensors (read on the host once per log interval, never inside the update)."""
         return {}
 
+    def random_action(
+        self, batch_size: int, rng: np.random.Generator
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """A uniformly random action [B, A] from `rng` (a replay's prefill) and the per-row
+        entries to store with it: zeros, an initial state (no policy acted)."""
+        action = sample_actions(self.act_spec, batch_size, rng)
+        extras = {k: np.zeros((batch_size, *s.shape), s.dtype) for k, s in self.data.extras.items()}
+        return action, extras
+
     def row_extras(self, state: Any) -> dict[str, torch.Tensor]:
         """Entries [B, ...] to store with the rows the agent just acted on (keys and shapes as
         `data.extras`), given the state `act` returned; {} when `data.extras` is empty."""
@@ -103,8 +128,25 @@ class Agent(ABC):
 
     def video_prediction(self, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
         """Optional diagnostic: uint8 frames [T, H, W', C] (e.g. truth / model / error of an
-        open-loop prediction on a sequences batch), logged at evaluation time. None: no video."""
+        open-loop prediction on a sequences batch), logged at evaluation time. None: no video.
+        By default the world model's open-loop prediction (5 context frames), when it draws one;
+        called only with a sequences batch."""
+        wm = self.world_model
+        if wm is None or not wm.can_predict_video:
+            return None
+        return wm.video_prediction(batch, context=min(5, batch["is_first"].shape[1] - 1))
+
+    def planning_prior(self) -> PlanningPrior | None:
+        """The actor proposal and terminal value this agent offers a planner on its world model
+        (worldmodels.compare's mppi_actor_value); None: it offers none."""
         return None
+
+    def export(self, run_dir: Path) -> None:
+        """Write what the agent owns that other tools read without the checkpoint, next to it in
+        `run_dir` (called after every checkpoint). By default RUN_DIR/world_model.pt when the
+        agent has a world model (planners and latent heads load it; models/build.py)."""
+        if self.world_model is not None:
+            save_world_model(Path(run_dir) / WORLD_MODEL_FILE, self.world_model)
 
     def observe_metrics(self) -> dict[str, float]:
         """Cheap host-side metrics to log now and then (e.g. an epsilon schedule)."""
@@ -143,13 +185,32 @@ def check_agent_options(agent_cfg: Mapping[str, Any]) -> None:
     params = inspect.signature(cls).parameters
     if any(p.kind is p.VAR_KEYWORD for p in params.values()):
         return
-    unknown = sorted({str(k) for k in agent_cfg if not str(k).startswith("_")} - set(params))
-    if unknown:
-        valid = sorted(set(params) - {"self", "obs_spec", "act_spec", "device"})
-        raise UserError(
-            f"unknown agent options {unknown} for {cls.__name__} (agent.{unknown[0]}); "
-            f"valid: {valid}"
-        )
+    valid = set(params) - {"self", "obs_spec", "act_spec", "device"}
+    given = [str(k) for k in agent_cfg if not str(k).startswith("_")]
+    try:
+        check_options(cls.__name__, given, valid, "agent.", "agent")
+    except UnknownOptionError as err:
+        raise UserError(str(err)) from err
+
+
+def _world_model_hint(agent_cfg: Any, err: UnknownOptionError) -> str:
+    """A pointer to agent.world_model when unknown agent options are world-model options (a
+    config written before the world model had its own node, or an old command line)."""
+    node = agent_cfg.get("world_model")
+    target = node.get("_target_") if isinstance(node, Mapping) else None
+    if not isinstance(target, str):
+        return ""
+    try:
+        options = set(inspect.signature(world_model_class(target)).parameters)
+    except ValueError:
+        return ""
+    moved = sorted(set(err.unknown) & options)
+    if not moved:
+        return ""
+    return (
+        f"; {moved} are world-model options: set them as agent.world_model.{moved[0]}=... "
+        "(configs/world_model/; a run dir from before this layout cannot be resumed)"
+    )
 
 
 def build_agent(
@@ -169,8 +230,13 @@ def build_agent(
         else:
             agent_cfg = {k: v for k, v in agent_cfg.items() if k != "train_ratio"}
     check_agent_options(agent_cfg)
-    factory = hydra.utils.instantiate(agent_cfg, _partial_=True)
-    agent = factory(obs_spec=obs_spec, act_spec=act_spec, device=device)
+    # not recursive: a nested `_target_` (agent.world_model) needs the specs, the agent builds it
+    # (models/build.py) when it uses one
+    factory = hydra.utils.instantiate(agent_cfg, _partial_=True, _recursive_=False)
+    try:
+        agent = factory(obs_spec=obs_spec, act_spec=act_spec, device=device)
+    except UnknownOptionError as err:
+        raise UnknownOptionError(str(err) + _world_model_hint(agent_cfg, err), err.unknown) from err
     if not isinstance(agent, Agent):
         raise ValueError(
             f"agent config built {type(agent).__name__}, which is not a worldmodels Agent "

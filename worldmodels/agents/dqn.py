@@ -15,6 +15,7 @@ ahead from those posteriors by its own epsilon-greedy policy (one-hot actions).
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -28,15 +29,18 @@ from worldmodels.models.actor_critic import (
     DuelingQ,
     ObsEncoder,
     activation,
-    adam,
-    autocast,
     check_action_space,
     check_mode,
-    clip_grads,
     make_trunk,
+)
+from worldmodels.models.base import WorldModelBase
+from worldmodels.models.nets import mlp
+from worldmodels.models.optim import (
+    adam,
+    autocast,
+    clip_grads,
     polyak_,
 )
-from worldmodels.models.nets import mlp
 
 
 class QNetwork(nn.Module):
@@ -90,8 +94,10 @@ class DQNAgent(Agent):
     Args (plain, from configs/agent/dqn.yaml):
         input: "obs" (raw observations) or "latent" (world-model features, see module docstring).
         imagination: learn from imagined transitions only (needs input=latent).
-        world_model: latent-mode settings: `LatentConfig` fields (batch_size, batch_length,
-            horizon, train, lr, eps, clip) and `WorldModel` constructor arguments.
+        world_model: the world model of input=latent: its config node (configs/world_model/,
+            `_target_` + options) or a built one (models/base.py).
+        latent: latent-mode settings, the `LatentConfig` fields (batch_size, batch_length,
+            horizon, train, lr, eps, clip).
         world_model_path: RUN_DIR/world_model.pt of a run to start the world model from.
         units, layers, act, norm: the Q head's MLP. cnn_depth, aug_pad, trunk_dim: pixel encoder.
         batch, n_step, gamma: what the loop samples (`replay.sample_transitions`).
@@ -109,7 +115,8 @@ class DQNAgent(Agent):
         device: str | torch.device = "cpu",
         input: str = "obs",
         imagination: bool = False,
-        world_model: dict[str, Any] | None = None,
+        world_model: Mapping[str, Any] | WorldModelBase | None = None,
+        latent: Mapping[str, Any] | None = None,
         world_model_path: str | None = None,
         units: int = 256,
         layers: int = 2,
@@ -146,7 +153,7 @@ class DQNAgent(Agent):
         feat_dim = 0
         if input == "latent":
             self.latent = LatentFeatures(
-                obs_spec, act_spec, self.device, world_model, world_model_path, "dqn"
+                obs_spec, act_spec, self.device, world_model, latent, world_model_path, "dqn"
             )
             self.world_model = self.latent.wm
             lc = self.latent.cfg

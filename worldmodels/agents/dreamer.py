@@ -1,12 +1,13 @@
 """Dreamer (V1/V2/V3): an RSSM world model learned from replayed sequences, and an actor-critic
 learned on lambda-returns of trajectories imagined from every posterior state of the batch.
 
-    agent = DreamerAgent(obs_spec, act_spec, device, **hyperparameters)
+    agent = DreamerAgent(obs_spec, act_spec, device, world_model=wm_or_config, **hyperparameters)
 
-Hyperparameters are flat keyword arguments (configs/agent/dreamer.yaml holds the DreamerV3
-defaults; configs/preset/ sets V1/V2; configs/ablation/ flips single switches): the world-model
-ones are `WorldModel`'s constructor arguments (worldmodels/models/world_model.py), the rest are the
-fields of `DreamerConfig` below. Unknown names fail with the list of valid ones.
+`world_model` is a built world model (models/base.py's interface) or its config node
+(configs/world_model/, `_target_` + options, built by models/build.py); the hyperparameters are
+the fields of `DreamerConfig` below (configs/agent/dreamer.yaml holds the DreamerV3 defaults;
+configs/preset/ sets V1/V2; configs/ablation/ flips single world-model switches). Unknown names
+fail with the list of valid ones.
 
 One `update(batch)` (a [B, T] sequences batch, row convention of worldmodels.envs.spaces):
   1. world model: observe the batch, loss terms (reconstruction, reward, continue, KL);
@@ -32,23 +33,22 @@ Everything stays on the device; metrics are 0-dim tensors; no host sync.
 from __future__ import annotations
 
 import copy
-import inspect
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
-from torch import nn
 
-from worldmodels.agents.base import ActMode, Agent, DataSpec
+from worldmodels.agents.base import ActMode, Agent, DataSpec, PlanningPrior
 from worldmodels.envs.spaces import ActSpec, ArraySpec, ObsSpec
+from worldmodels.models.base import Rollout, State, WorldModelBase, plain_specs
+from worldmodels.models.build import own_world_model
 from worldmodels.models.dists import one_hot
 from worldmodels.models.heads import DistHead, PolicyHead
 from worldmodels.models.init import initialize
 from worldmodels.models.laprop import LaProp
-from worldmodels.models.rssm import State
-from worldmodels.models.world_model import Rollout, WorldModel, autocast, make_adam, plain_specs
+from worldmodels.models.optim import adam, autocast, clip_grads, frozen
+from worldmodels.models.options import dataclass_options
 from worldmodels.objectives.dreamer_losses import (
     AC_LOSS_TERMS,
     ReturnNorm,
@@ -59,13 +59,6 @@ from worldmodels.objectives.dreamer_losses import (
 )
 from worldmodels.objectives.returns import lambda_return, replay_lambda_return
 
-#: World-model keyword arguments the agent forwards to `WorldModel` (`cont_discount` is derived
-#: from `contdisc` and `gamma`).
-WM_KEYS = tuple(
-    p
-    for p in inspect.signature(WorldModel.__init__).parameters
-    if p not in ("self", "obs_spec", "act_spec", "cont_discount")
-)
 CRITIC_HEADS = ("twohot", "mse")
 OPTIMIZERS = ("adam", "laprop")
 IMAG_CONTS = ("prob", "mode")
@@ -80,8 +73,13 @@ class DreamerConfig:
     horizon: int = 15  # H imagined steps
     gamma: float = 1 - 1 / 333  # horizon 333
     lam: float = 0.95
-    units: int = 512  # actor / critic MLP width (also the world model's)
+    units: int = 512  # actor / critic MLP width
     layers: int = 2
+    norm: str = "layer"  # actor / critic norm, activation, init (the yaml: the world model's)
+    act: str = "silu"
+    winit: str = "torch"
+    bins: int = 255  # the two-hot critic's bins and their spacing
+    bins_space: str = "symlog"
     actor_dist: str = "auto"  # auto | bounded_normal | tanh_normal | onehot
     actor_grad: str = "reinforce"  # dynamics | reinforce | mix | auto
     actor_grad_mix: float = 0.1  # REINFORCE weight when actor_grad=mix
@@ -102,7 +100,7 @@ class DreamerConfig:
     critic_lr: float = 3e-5
     ac_eps: float = 1e-5
     ac_clip: float = 100.0
-    compile: bool = False  # torch.compile the RSSM cells and the heads
+    compile: bool = False  # torch.compile the actor and critic heads
     # ---- release switches (defaults: the 2023 release; configs/preset/ sets each release)
     actor_layers: int | None = None  # None: `layers` (current release: 3)
     critic_layers: int | None = None  # None: `layers` (current release: 3)
@@ -132,44 +130,22 @@ class DreamerConfig:
     weight_decay: float = 0.0
 
 
-AGENT_KEYS = tuple(f.name for f in fields(DreamerConfig))
-
-
-@contextmanager
-def frozen(*modules: nn.Module) -> Iterator[None]:
-    """Parameters of `modules` record no gradients inside the block (gradients still flow through
-    them to their inputs): the actor's loss must not train the world model or the critic."""
-    params = [p for m in modules for p in m.parameters() if p.requires_grad]
-    for p in params:
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p in params:
-            p.requires_grad_(True)
-
-
 class DreamerAgent(Agent):
     """Dreamer with its own world model; see the module docstring."""
 
-    world_model: WorldModel
+    world_model: WorldModelBase
 
     def __init__(
         self,
         obs_spec: ObsSpec,
         act_spec: ActSpec,
         device: str | torch.device = "cpu",
+        world_model: WorldModelBase | Mapping[str, Any] | None = None,
         **hparams: Any,
     ):
         obs_spec, act_spec = plain_specs(obs_spec, act_spec)
         super().__init__(obs_spec, act_spec, device)
-        unknown = sorted(set(hparams) - set(WM_KEYS) - set(AGENT_KEYS))
-        if unknown:
-            raise ValueError(
-                f"DreamerAgent: unknown hyperparameters {unknown}; "
-                f"valid: {sorted(set(WM_KEYS) | set(AGENT_KEYS))}"
-            )
-        self.cfg = cfg = DreamerConfig(**{k: v for k, v in hparams.items() if k in AGENT_KEYS})
+        self.cfg = cfg = dataclass_options(DreamerConfig, "DreamerAgent", hparams, "agent.")
         self._check_config(cfg)
         self.rho = reinforce_weight(cfg.actor_grad, cfg.actor_grad_mix, act_spec.discrete)
         scales = dict(cfg.ac_loss_scales or {"policy": 1.0, "value": 1.0, "repval": 0.3})
@@ -178,25 +154,20 @@ class DreamerAgent(Agent):
                 f"ac_loss_scales keys {sorted(scales)} must be exactly {sorted(AC_LOSS_TERMS)}"
             )
         self.ac_scales = {k: float(v) for k, v in scales.items()}
-        wm_kwargs = {k: v for k, v in hparams.items() if k in WM_KEYS}
-        wm_kwargs.update(units=cfg.units, layers=cfg.layers, compile=cfg.compile)
-        # contdisc folds the discount into the continue head: without one, gamma discounts
-        self.contdisc = cfg.contdisc and bool(wm_kwargs.get("cont_head", True))
-        if self.contdisc:
-            wm_kwargs["cont_discount"] = cfg.gamma
-        if "loss_scales" in wm_kwargs:
-            wm_kwargs["loss_scales"] = dict(wm_kwargs["loss_scales"])
-
-        self.world_model = WorldModel(obs_spec, act_spec, **wm_kwargs).to(self.device)
-        wm = self.world_model
+        wm = own_world_model(world_model, obs_spec, act_spec, self.device, "DreamerAgent")
+        self.world_model = wm
         feat = wm.feat_dim
-        # Replay context: the policy's posterior (h, z) is stored with each row it acted on.
+        self.contdisc = self._check_contdisc(cfg, wm)
+        # Replay context: the policy's posterior is stored with each row it acted on.
         extras: dict[str, ArraySpec] = {}
         if cfg.replay_context:
-            extras = {
-                "deter": ArraySpec((wm.rssm.deter_dim,), "float32"),
-                "stoch": ArraySpec((wm.rssm.stoch_dim,), "float32"),
-            }
+            extras = wm.context_spec()
+            if not extras:
+                raise ValueError(
+                    f"replay_context={cfg.replay_context} needs a world model that restarts from "
+                    f"stored state; {type(wm).__name__} has no context_spec"
+                )
+        self._context_keys = tuple(extras)
         self.data = DataSpec(
             "sequences",
             batch=cfg.batch_size,
@@ -205,9 +176,7 @@ class DreamerAgent(Agent):
             extras=extras,
             prefill_policy=cfg.prefill_policy,
         )
-        head_kw: dict[str, Any] = dict(
-            norm=wm_kwargs.get("norm", "layer"), act=wm_kwargs.get("act", "silu")
-        )
+        head_kw: dict[str, Any] = dict(norm=cfg.norm, act=cfg.act)
         a_layers = cfg.layers if cfg.actor_layers is None else cfg.actor_layers
         c_layers = cfg.layers if cfg.critic_layers is None else cfg.critic_layers
         self.actor = PolicyHead(
@@ -226,14 +195,13 @@ class DreamerAgent(Agent):
             cfg.critic_head,
             cfg.units,
             c_layers,
-            wm_kwargs.get("bins", 255),
+            cfg.bins,
             zero_init=twohot,
-            bins_space=wm_kwargs.get("bins_space", "symlog"),
+            bins_space=cfg.bins_space,
             **head_kw,
         )
-        winit = wm_kwargs.get("winit", "torch")
-        initialize(self.actor, winit).to(self.device)
-        initialize(self.critic, winit).to(self.device)
+        initialize(self.actor, cfg.winit).to(self.device)
+        initialize(self.critic, cfg.winit).to(self.device)
         self.slow_critic = copy.deepcopy(self.critic).requires_grad_(False)
         self.return_norm = ReturnNorm(cfg.return_norm_decay, cfg.return_norm_limit).to(self.device)
         if cfg.compile:
@@ -252,20 +220,27 @@ class DreamerAgent(Agent):
                 warmup=cfg.warmup,
             )
         else:
-            self.model_opt = self._adam(wm.parameters(), cfg.model_lr, cfg.model_eps)
-            self.actor_opt = self._adam(self.actor.parameters(), cfg.actor_lr, cfg.ac_eps)
-            self.critic_opt = self._adam(self.critic.parameters(), cfg.critic_lr, cfg.ac_eps)
+            wd = cfg.weight_decay  # V2's decoupled decay
+            self.model_opt = adam(wm.parameters(), cfg.model_lr, cfg.model_eps, wd)
+            self.actor_opt = adam(self.actor.parameters(), cfg.actor_lr, cfg.ac_eps, wd)
+            self.critic_opt = adam(self.critic.parameters(), cfg.critic_lr, cfg.ac_eps, wd)
         self._writeback: dict[str, torch.Tensor] | None = None
         self._updates = 0
 
-    def _adam(self, params: Any, lr: float, eps: float) -> torch.optim.Optimizer:
-        """Adam, or with `weight_decay` AdamW at decay weight_decay / lr: AdamW multiplies the
-        parameters by 1 - lr * decay before its step, which is V2's 1 - weight_decay."""
-        wd = self.cfg.weight_decay
-        if not wd:
-            return make_adam(params, lr, eps, self.device)
-        fused = self.device.type == "cuda" or None
-        return torch.optim.AdamW(params, lr=lr, eps=eps, weight_decay=wd / lr, fused=fused)
+    @staticmethod
+    def _check_contdisc(cfg: DreamerConfig, wm: WorldModelBase) -> bool:
+        """Whether the world model's continues carry the discount (the current release's
+        contdisc): then imagination discounts by them alone. Without a continue head gamma
+        discounts, whatever contdisc says."""
+        if not (cfg.contdisc and wm.predicts_continue):
+            return False
+        if abs(wm.cont_discount - cfg.gamma) > 1e-9:
+            raise ValueError(
+                f"contdisc=true folds the discount into the continue target: the world model's "
+                f"cont_discount ({wm.cont_discount}) must equal gamma ({cfg.gamma}); set "
+                "agent.world_model.cont_discount=${agent.gamma} (preset=dreamer_v3 does)"
+            )
+        return True
 
     @staticmethod
     def _check_config(cfg: DreamerConfig) -> None:
@@ -338,10 +313,8 @@ class DreamerAgent(Agent):
     def row_extras(self, state: Any) -> dict[str, torch.Tensor]:
         """The policy's posterior (h_t, z_t) for the rows it just acted on, [B, D] and [B, Z]
         (replay context; empty without it)."""
-        if not self.cfg.replay_context:
-            return {}
         latent = state[0]
-        return {"deter": latent["deter"].float(), "stoch": latent["stoch"].float()}
+        return {k: latent[k].float() for k in self._context_keys}
 
     def replay_writeback(self) -> dict[str, torch.Tensor] | None:
         """The posteriors [B, T, ...] the last update computed for the rows it trained on (rows
@@ -357,8 +330,8 @@ class DreamerAgent(Agent):
         k = self.cfg.replay_context
         if not k:
             return batch, None, None
-        data = {n: v[:, k:] for n, v in batch.items() if n not in ("deter", "stoch")}
-        start = {"deter": batch["deter"][:, k - 1], "stoch": batch["stoch"][:, k - 1]}
+        data = {n: v[:, k:] for n, v in batch.items() if n not in self._context_keys}
+        start = {n: batch[n][:, k - 1] for n in self._context_keys}
         keep = (~data["is_first"]).float().unsqueeze(-1)  # [B, T, 1]
         prev = batch["action"][:, k - 1 : -1] * keep
         return data, start, prev
@@ -384,11 +357,8 @@ class DreamerAgent(Agent):
         return metrics
 
     def _set_writeback(self, post: State) -> None:
-        if self.cfg.replay_context:
-            self._writeback = {
-                "deter": post["deter"].detach().float(),
-                "stoch": post["stoch"].detach().float(),
-            }
+        if self._context_keys:
+            self._writeback = {k: post[k].detach().float() for k in self._context_keys}
 
     def _policy(self, feat: torch.Tensor) -> torch.Tensor:
         # every release feeds the actor detached features in imagination
@@ -408,13 +378,14 @@ class DreamerAgent(Agent):
         include the discount: w_0 = start continue, w_t = w_{t-1} * gamma * cont_t (all releases:
         cumprod(discount * cont)); with contdisc gamma is 1 and the continues carry it."""
         cont = roll.cont.float()
-        if self.world_model.cont is not None and self.cfg.imag_cont == "mode":
+        if self.cfg.imag_cont == "mode":  # no continue head: all ones, their own mode
             cont = (cont > 0.5).float()  # the Bernoulli's mode (2023: heads['cont'](traj).mode())
         gamma = 1.0 if self.contdisc else self.cfg.gamma
         if start_cont is None:  # contdisc: the continue head's prediction at the start state
-            assert self.world_model.cont is not None
             with torch.no_grad():
-                start_cont = self.world_model.cont(roll.feat[0].detach()).mean.float()
+                prob = self.world_model.continue_prob(roll.feat[0].detach())
+                assert prob is not None  # contdisc is only on with a continue head
+                start_cont = prob.float()
         return cont, gamma, imagination_weight(start_cont, gamma * cont)
 
     def _train_behavior(self, start: State, start_cont: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -465,8 +436,8 @@ class DreamerAgent(Agent):
         self.actor_opt.zero_grad(set_to_none=True)
         self.critic_opt.zero_grad(set_to_none=True)
         (a_loss + c_loss).backward()
-        a_norm = nn.utils.clip_grad_norm_(self.actor.parameters(), cfg.ac_clip)
-        c_norm = nn.utils.clip_grad_norm_(self.critic.parameters(), cfg.ac_clip)
+        a_norm = clip_grads(self.actor.parameters(), cfg.ac_clip)
+        c_norm = clip_grads(self.critic.parameters(), cfg.ac_clip)
         self.actor_opt.step()
         self.critic_opt.step()
         metrics = self._behavior_metrics(a_loss, c_loss, scale, entropy, ret, value, roll)
@@ -483,9 +454,9 @@ class DreamerAgent(Agent):
         assert self.opt is not None
         b, t = data["is_first"].shape
         with autocast(self.device):
-            terms, post, prior_stat = wm._loss(data, start, prev)
-            wm_loss = wm.total_loss(terms)
-            rep_feat = wm.rssm.feat(post)  # [B, T, F], with gradients (repval trains the model)
+            objective = wm.objective(data, start, prev)
+            wm_loss, post = objective.loss, objective.post
+            rep_feat = wm.feat(post)  # [B, T, F], with gradients (repval trains the model)
             flat = {k: v.detach().reshape(b * t, v.shape[-1]) for k, v in post.items()}
             with torch.no_grad():
                 roll = wm.imagine(flat, self._policy, cfg.horizon)
@@ -522,12 +493,8 @@ class DreamerAgent(Agent):
         total.backward()
         self.opt.step()
         self._set_writeback(post)
+        metrics.update(wm.metrics(objective))
         with torch.no_grad():
-            metrics.update({f"wm/loss/{k}": v.mean().detach() for k, v in terms.items()})
-            metrics["wm/loss"] = wm_loss.detach()
-            metrics["wm/kl"] = wm.rssm.kl(post["stat"], prior_stat).mean()
-            metrics["wm/prior_entropy"] = wm.rssm.entropy(prior_stat).mean()
-            metrics["wm/post_entropy"] = wm.rssm.entropy(post["stat"]).mean()
             metrics["agent/lr"] = torch.full((), self.opt.scheduled_lr(), device=self.device)
         metrics.update(self._behavior_metrics(a_loss, c_loss, scale, entropy, ret, value, roll))
         return metrics
@@ -582,19 +549,13 @@ class DreamerAgent(Agent):
         for slow, fast in zip(self.slow_critic.parameters(), self.critic.parameters()):
             slow.lerp_(fast, mix)
 
-    # ---- diagnostics and persistence --------------------------------------------------------
-    def video_prediction(self, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
-        """uint8 [T, H, 3W, C] (truth | model | error; 5 context frames, then open loop), or None
-        when the model has no image decoder."""
-        if not self.world_model.can_predict_video:
-            return None
-        return self.world_model.video_prediction(
-            batch, context=min(5, batch["is_first"].shape[1] - 1)
+    # ---- persistence -----------------------------------------------------------------------
+    def planning_prior(self) -> PlanningPrior:
+        """The actor's samples as proposals and the critic's mean as terminal value."""
+        return PlanningPrior(
+            actor=lambda feat: self.actor(feat).sample(),  # [N, A]
+            value=lambda feat: self.critic(feat).mean,  # [N]
         )
-
-    def world_model_config(self) -> dict[str, Any]:
-        """Constructor arguments of the world model (WorldModel.from_config rebuilds it)."""
-        return self.world_model.world_model_config()
 
     def hyperparameters(self) -> dict[str, Any]:
         """The behaviour config as a plain dict."""

@@ -1,8 +1,8 @@
 """World-model features for the model-free heads (`input=latent`, `imagination=true`).
 
-A head with latent input owns a `LatentFeatures`: a `WorldModel` (worldmodels/models/world_model.py)
-built from plain arguments or loaded from a Dreamer run's RUN_DIR/world_model.pt, trained on the
-head's own sequences batch (or kept frozen), which
+A head with latent input owns a `LatentFeatures`: a world model (models/base.py's interface) built
+from its config node (configs/world_model/) or loaded from a run's RUN_DIR/world_model.pt (models/
+build.py), trained on the head's own sequences batch (or kept frozen), which
 
 - filters observations into features for acting (`observe`; the act state is (posterior [B],
   previous action [B, A]), reset where is_first, as Dreamer acts);
@@ -13,16 +13,14 @@ head's own sequences batch (or kept frozen), which
 - imagines from posteriors with the head's policy (`imagine`): the model-based half of the
   model-based vs model-free comparison on one model.
 
-Settings come as one plain dict (the head's `world_model` argument, configs/agent/sac.yaml): the
-fields of `LatentConfig` plus `WorldModel`'s constructor arguments. Everything stays on the device.
+The head's `world_model` argument is the world model's config node (or a built one), its `latent`
+argument the fields of `LatentConfig` (configs/agent/sac.yaml). Everything stays on the device.
 """
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -31,26 +29,23 @@ from torch import nn
 from worldmodels.agents.base import DataSpec
 from worldmodels.envs.spaces import ActSpec, ObsSpec
 from worldmodels.models.actor_critic import ObsEncoder
-from worldmodels.models.rssm import State
-from worldmodels.models.world_model import Rollout, WorldModel, autocast, shift_actions
+from worldmodels.models.base import Rollout, State, WorldModelBase, shift_actions
+from worldmodels.models.build import load_world_model, own_world_model, plain
+from worldmodels.models.optim import autocast
+from worldmodels.models.options import dataclass_options
 from worldmodels.objectives.dreamer_losses import imagination_weight
 
 INPUTS = ("obs", "latent")
 #: Key under which a head stores features in place of observations (PPO's minibatch dicts).
 FEAT_KEY = "feat"
-#: WorldModel keyword arguments accepted in the `world_model` dict.
-WM_KEYS = tuple(
-    p
-    for p in inspect.signature(WorldModel.__init__).parameters
-    if p not in ("self", "obs_spec", "act_spec")
-)
 #: The act state of a latent head: (posterior [B], previous action [B, A]).
 LatentState = tuple[State, torch.Tensor]
 
 
 @dataclass
 class LatentConfig:
-    """Settings of the latent mode besides the world model's own constructor arguments."""
+    """Settings of the latent mode (the head's `latent` argument); the world model's own options
+    are its config node (`world_model`)."""
 
     batch_size: int = 16  # B sequences per update (the head's data spec becomes sequences)
     batch_length: int = 64  # T rows per sequence
@@ -59,18 +54,6 @@ class LatentConfig:
     lr: float = 1e-4
     eps: float = 1e-8
     clip: float = 1000.0
-
-
-LATENT_KEYS = tuple(f.name for f in fields(LatentConfig))
-
-
-def plain(x: Any) -> Any:
-    """Hydra hands nested dicts over as OmegaConf containers: plain dicts/lists for WorldModel."""
-    if isinstance(x, Mapping):
-        return {str(k): plain(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)) or type(x).__name__ == "ListConfig":
-        return [plain(v) for v in x]
-    return x
 
 
 def check_modes(input: str, imagination: bool, agent: str) -> None:
@@ -83,26 +66,6 @@ def check_modes(input: str, imagination: bool, agent: str) -> None:
         )
 
 
-def load_world_model(path: str | Path, device: torch.device) -> WorldModel:
-    """A WorldModel from RUN_DIR/world_model.pt ({"config", "state_dict"}, written by the loop)."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "world_model.pt"
-    if not path.is_file():
-        raise ValueError(
-            f"world_model_path {str(path)!r} does not exist; give RUN_DIR/world_model.pt of a run "
-            "whose agent has a world model (e.g. agent=dreamer)"
-        )
-    from worldmodels.training.checkpoint import load_torch_file  # CRC-checked: no silent garbage
-
-    payload = load_torch_file(path, "world model")
-    if "config" not in payload:
-        raise ValueError(f"{path} has no world-model config; it was not written by WorldModel")
-    wm = WorldModel.from_config(payload["config"])
-    wm.load_state_dict(payload["state_dict"])
-    return wm.to(device)
-
-
 class LatentFeatures(nn.Module):
     """A world model a model-free head reads features from; see the module docstring."""
 
@@ -111,25 +74,21 @@ class LatentFeatures(nn.Module):
         obs_spec: ObsSpec,
         act_spec: ActSpec,
         device: torch.device,
+        world_model: WorldModelBase | Mapping[str, Any] | None = None,
         settings: Mapping[str, Any] | None = None,
         path: str | None = None,
         agent: str = "agent",
     ):
         super().__init__()
-        settings = plain(dict(settings or {}))
-        unknown = sorted(set(settings) - set(WM_KEYS) - set(LATENT_KEYS))
-        if unknown:
-            raise ValueError(
-                f"{agent}: unknown world_model settings {unknown}; "
-                f"valid: {sorted(set(WM_KEYS) | set(LATENT_KEYS))}"
-            )
-        self.cfg = cfg = LatentConfig(**{k: v for k, v in settings.items() if k in LATENT_KEYS})
+        options = plain(settings or {})
+        self.cfg = cfg = dataclass_options(LatentConfig, agent, options, "agent.latent.")
         if cfg.batch_size < 1 or cfg.batch_length < 2 or cfg.horizon < 1:
             raise ValueError(
                 f"{agent}: world_model needs batch_size >= 1, batch_length >= 2, horizon >= 1, "
                 f"got {cfg.batch_size}, {cfg.batch_length}, {cfg.horizon}"
             )
-        if path:
+        self.wm: WorldModelBase
+        if path:  # the loaded model keeps the options it was trained with
             self.wm = load_world_model(path, device)
             if self.wm.act_spec.dim != act_spec.dim or set(self.wm.obs_spec) != set(obs_spec):
                 raise ValueError(
@@ -140,11 +99,10 @@ class LatentFeatures(nn.Module):
         else:
             if not cfg.train:
                 raise ValueError(
-                    f"{agent}: world_model.train=false freezes a world model; it needs "
+                    f"{agent}: latent.train=false freezes a world model; it needs "
                     "world_model_path (a fresh, untrained one would give random features)"
                 )
-            wm_kwargs = {k: v for k, v in settings.items() if k in WM_KEYS}
-            self.wm = WorldModel(obs_spec, act_spec, **wm_kwargs).to(device)
+            self.wm = own_world_model(world_model, obs_spec, act_spec, device, f"{agent} latent")
         self.act_dim = act_spec.dim
         self.device = device
         if not cfg.train:
@@ -193,7 +151,7 @@ class LatentFeatures(nn.Module):
     def features(self, post: State) -> torch.Tensor:
         """Detached float32 features of posteriors: [..., F]."""
         with torch.no_grad():
-            return self.wm.rssm.feat(post).float()
+            return self.wm.feat(post).float()
 
     @staticmethod
     def transitions(
@@ -306,7 +264,8 @@ def feature_source(
     obs_spec: ObsSpec,
     act_spec: ActSpec,
     device: torch.device,
-    world_model: dict[str, Any] | None,
+    world_model: Mapping[str, Any] | WorldModelBase | None,
+    latent_settings: Mapping[str, Any] | None,
     world_model_path: str | None,
     *,
     batch: int,
@@ -319,7 +278,9 @@ def feature_source(
     """Latent input: a LatentFeatures world model, trained on [B, T] sequences. Obs input: an
     ObsEncoder (CNN with random shift for pixels) on n-step transitions."""
     if input == "latent":
-        latent = LatentFeatures(obs_spec, act_spec, device, world_model, world_model_path, name)
+        latent = LatentFeatures(
+            obs_spec, act_spec, device, world_model, latent_settings, world_model_path, name
+        )
         data = DataSpec("sequences", batch=latent.cfg.batch_size, length=latent.cfg.batch_length)
         return FeatureSource(latent, None, data, latent.feat_dim, 0)
     encoder = ObsEncoder(obs_spec, cnn_depth=cnn_depth, aug_pad=aug_pad).to(device)

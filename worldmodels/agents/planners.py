@@ -3,7 +3,7 @@ over a learned world model (or any model with its `imagine`).
 
     planner = Planner(world_model, act_spec, PlannerConfig(method="cem"))
     action, plan = planner.plan(start, prev_plan, is_first)  # State [B] -> [B, A], [H, B, A]
-    agent = PlannerAgent(obs_spec, act_spec, device, method="mppi", **world_model_and_train_args)
+    agent = PlannerAgent(obs_spec, act_spec, device, world_model=wm_or_config, method="mppi", ...)
 
 One plan, for B envs at once: the action-sequence distribution starts from the previous plan
 shifted by one step (warm start; reset where is_first), then each of `iterations` rounds scores
@@ -18,43 +18,34 @@ iteration (H imagination steps), which compiles ~10x faster than the whole unrol
 lives in worldmodels/objectives/planning.py.
 
 `PlannerAgent` is a head like any other (PlaNet): it owns a world model trained online on replayed
-sequences and acts by filtering o_t into s_t and planning from s_t. Its hyperparameters are the
-world model's constructor arguments (worldmodels/models/world_model.py), the `PlannerConfig`
-fields and the `PlannerAgentConfig` fields below; unknown names fail with the valid ones.
+sequences and acts by filtering o_t into s_t and planning from s_t. `world_model` is a built world
+model (models/base.py) or its config node (configs/world_model/, built by models/build.py); the
+hyperparameters are the `PlannerConfig` fields and the `PlannerAgentConfig` fields below; unknown
+names fail with the valid ones.
 """
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 
 from worldmodels.agents.base import ActMode, Agent, DataSpec
 from worldmodels.envs.spaces import ActSpec, ObsSpec
-from worldmodels.models.rssm import State
-from worldmodels.models.world_model import Rollout, WorldModel, autocast, plain_specs
+from worldmodels.models.base import Policy, State, WorldModelBase, plain_specs
+from worldmodels.models.build import own_world_model
+from worldmodels.models.optim import autocast
+from worldmodels.models.options import check_options
 from worldmodels.objectives import planning
 
 PLANNERS = ("cem", "mppi", "random_shooting")
 #: Seed of the sampling noise in "eval" mode: eval plans are a deterministic function of the input.
 EVAL_SEED = 0
 
-Policy = Callable[[torch.Tensor], torch.Tensor]  # feat [N, F] -> action [N, A]
 ValueFn = Callable[[torch.Tensor], torch.Tensor]  # feat [N, F] -> value [N]
-
-
-class ImagineModel(Protocol):
-    """What a planner needs from a model: WorldModel.imagine's contract (start State with
-    leading dim N; a policy or actions [H, N, A]) -> Rollout (reward/cont [H, N], feat [H+1, N, F]).
-    """
-
-    def imagine(
-        self, start: State, policy_or_actions: Policy | torch.Tensor, horizon: int
-    ) -> Rollout: ...
 
 
 @dataclass
@@ -114,7 +105,7 @@ class Planner:
 
     def __init__(
         self,
-        model: ImagineModel,
+        model: WorldModelBase,
         act_spec: ActSpec,
         cfg: PlannerConfig,
         actor: Policy | None = None,
@@ -222,12 +213,6 @@ class Planner:
 
 
 # ---- the agent ---------------------------------------------------------------------------------
-#: World-model keyword arguments the agent forwards to `WorldModel`.
-WM_KEYS = tuple(
-    p
-    for p in inspect.signature(WorldModel.__init__).parameters
-    if p not in ("self", "obs_spec", "act_spec")
-)
 
 
 @dataclass
@@ -240,7 +225,7 @@ class PlannerAgentConfig:
     model_eps: float = 1e-8
     model_clip: float = 1000.0
     explore_noise: float = 0.3  # PlaNet: N(0, 0.3) on continuous actions; discrete: epsilon
-    compile: bool = False  # torch.compile the world model's cells and heads, and a plan iteration
+    compile: bool = False  # torch.compile a plan iteration (the world model: its own `compile`)
 
 
 AGENT_KEYS = tuple(f.name for f in fields(PlannerAgentConfig))
@@ -249,9 +234,9 @@ AGENT_KEYS = tuple(f.name for f in fields(PlannerAgentConfig))
 class PlannerAgent(Agent):
     """A world model trained online on sequences + a planner that acts through it (PlaNet).
 
-    `world_model=` hands over an existing (e.g. trained) model instead of building one from the
-    world-model keys; `attach(actor, value)` adds proposals and a terminal value (a Dreamer run's
-    actor and critic). Acting state: (RSSM posterior [B], previous action [B, A], plan [H, B, A]).
+    `world_model` is a built world model (e.g. a trained one, from world_model.pt) or its config
+    node; `attach(actor, value)` adds proposals and a terminal value (another agent's
+    `planning_prior`). Acting state: (posterior [B], previous action [B, A], plan [H, B, A]).
     """
 
     def __init__(
@@ -259,29 +244,17 @@ class PlannerAgent(Agent):
         obs_spec: ObsSpec,
         act_spec: ActSpec,
         device: str | torch.device = "cpu",
-        world_model: WorldModel | None = None,
+        world_model: WorldModelBase | Mapping[str, Any] | None = None,
         **hparams: Any,
     ):
         obs_spec, act_spec = plain_specs(obs_spec, act_spec)
         super().__init__(obs_spec, act_spec, device)
-        valid = set(WM_KEYS) | set(PLANNER_KEYS) | set(AGENT_KEYS)
-        unknown = sorted(set(hparams) - valid)
-        if unknown:
-            raise ValueError(
-                f"PlannerAgent: unknown hyperparameters {unknown}; valid: {sorted(valid)}"
-            )
-        wm_kwargs = {k: v for k, v in hparams.items() if k in WM_KEYS and k not in AGENT_KEYS}
-        if world_model is not None and wm_kwargs:
-            raise ValueError(
-                f"PlannerAgent: world-model keys {sorted(wm_kwargs)} given with a world_model"
-            )
+        check_options("PlannerAgent", hparams, {*PLANNER_KEYS, *AGENT_KEYS}, "agent.")
         self.cfg = cfg = PlannerAgentConfig(**{k: v for k, v in hparams.items() if k in AGENT_KEYS})
         self.planner_cfg = PlannerConfig(**{k: v for k, v in hparams.items() if k in PLANNER_KEYS})
-        if world_model is None:
-            if "loss_scales" in wm_kwargs:
-                wm_kwargs["loss_scales"] = dict(wm_kwargs["loss_scales"])
-            world_model = WorldModel(obs_spec, act_spec, **wm_kwargs, compile=cfg.compile)
-        self.world_model: WorldModel = world_model.to(self.device)
+        self.world_model: WorldModelBase = own_world_model(
+            world_model, obs_spec, act_spec, self.device, "PlannerAgent"
+        )
         self.model_opt = self.world_model.make_optimizer(cfg.model_lr, cfg.model_eps)
         self.data = DataSpec("sequences", batch=cfg.batch_size, length=cfg.batch_length)
         self.attach()
@@ -348,19 +321,7 @@ class PlannerAgent(Agent):
         self._updates += 1
         return metrics
 
-    # ---- diagnostics and persistence --------------------------------------------------------
-    def video_prediction(self, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
-        """uint8 [T, H, 3W, C] open-loop prediction (truth | model | error), or None."""
-        if not self.world_model.can_predict_video:
-            return None
-        return self.world_model.video_prediction(
-            batch, context=min(5, batch["is_first"].shape[1] - 1)
-        )
-
-    def world_model_config(self) -> dict[str, Any]:
-        """Constructor arguments of the world model (WorldModel.from_config rebuilds it)."""
-        return self.world_model.world_model_config()
-
+    # ---- persistence -----------------------------------------------------------------------
     def hyperparameters(self) -> dict[str, Any]:
         """Planner and agent config as one plain dict."""
         return {**asdict(self.planner_cfg), **asdict(self.cfg)}

@@ -20,6 +20,7 @@ every posterior with the current policy (GAE on imagined rewards and continues, 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -33,17 +34,22 @@ from worldmodels.models.actor_critic import (
     ObsEncoder,
     RunningMeanStd,
     activation,
-    adam,
-    autocast,
-    categorical_entropy,
-    categorical_log_prob,
     check_mode,
-    clip_grads,
-    clipped_gaussian_log_prob,
-    gaussian_entropy,
     orthogonal_init,
 )
+from worldmodels.models.base import WorldModelBase
+from worldmodels.models.dists import (
+    categorical_entropy,
+    categorical_log_prob,
+    clipped_gaussian_log_prob,
+    gaussian_entropy,
+)
 from worldmodels.models.nets import mlp
+from worldmodels.models.optim import (
+    adam,
+    autocast,
+    clip_grads,
+)
 from worldmodels.objectives.returns import gae
 
 
@@ -79,9 +85,10 @@ class PPOAgent(Agent):
     Args (plain, from configs/agent/ppo.yaml):
         input: "obs" (raw observations) or "latent" (world-model features, see module docstring).
         imagination: learn from imagined rollouts only (needs input=latent).
-        world_model: latent-mode settings: `LatentConfig` fields (batch_size, batch_length,
-            horizon, train, lr, eps, clip; batch_* only matter with imagination) and `WorldModel`
-            constructor arguments.
+        world_model: the world model of input=latent: its config node (configs/world_model/,
+            `_target_` + options) or a built one (models/base.py).
+        latent: latent-mode settings, the `LatentConfig` fields (batch_size, batch_length,
+            horizon, train, lr, eps, clip).
         world_model_path: RUN_DIR/world_model.pt of a run to start the world model from.
         units, layers, act, norm: actor and critic MLPs (separate nets). cnn_depth: pixel encoder
             (shared by actor and critic; no augmentation: it would break the importance ratio).
@@ -102,7 +109,8 @@ class PPOAgent(Agent):
         device: str | torch.device = "cpu",
         input: str = "obs",
         imagination: bool = False,
-        world_model: dict[str, Any] | None = None,
+        world_model: Mapping[str, Any] | WorldModelBase | None = None,
+        latent: Mapping[str, Any] | None = None,
         world_model_path: str | None = None,
         units: int = 64,
         layers: int = 2,
@@ -140,7 +148,7 @@ class PPOAgent(Agent):
         self.encoder: nn.Module
         if input == "latent":
             self.latent = LatentFeatures(
-                obs_spec, act_spec, self.device, world_model, world_model_path, "ppo"
+                obs_spec, act_spec, self.device, world_model, latent, world_model_path, "ppo"
             )
             self.world_model = self.latent.wm
             self.encoder = nn.Identity()  # features come from the world model

@@ -15,6 +15,7 @@ purely from transitions imagined H steps ahead from those posteriors with its ow
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -25,10 +26,13 @@ from worldmodels.envs.spaces import ActSpec, ObsSpec
 from worldmodels.models.actor_critic import (
     DeterministicActor,
     EnsembleQ,
-    adam,
-    autocast,
     check_action_space,
     check_mode,
+)
+from worldmodels.models.base import WorldModelBase
+from worldmodels.models.optim import (
+    adam,
+    autocast,
     frozen,
     polyak_,
 )
@@ -40,8 +44,10 @@ class TD3Agent(Agent):
     Args (plain, from configs/agent/td3.yaml):
         input: "obs" (raw observations) or "latent" (world-model features, see module docstring).
         imagination: learn from imagined transitions only (needs input=latent).
-        world_model: latent-mode settings: `LatentConfig` fields (batch_size, batch_length,
-            horizon, train, lr, eps, clip) and `WorldModel` constructor arguments.
+        world_model: the world model of input=latent: its config node (configs/world_model/,
+            `_target_` + options) or a built one (models/base.py).
+        latent: latent-mode settings, the `LatentConfig` fields (batch_size, batch_length,
+            horizon, train, lr, eps, clip).
         world_model_path: RUN_DIR/world_model.pt of a run to start the world model from.
         units, layers, act, norm: actor and critic MLPs. cnn_depth, aug_pad, trunk_dim: pixels.
         batch, n_step, gamma: what the loop samples (`replay.sample_transitions`).
@@ -58,7 +64,8 @@ class TD3Agent(Agent):
         device: str | torch.device = "cpu",
         input: str = "obs",
         imagination: bool = False,
-        world_model: dict[str, Any] | None = None,
+        world_model: Mapping[str, Any] | WorldModelBase | None = None,
+        latent: Mapping[str, Any] | None = None,
         world_model_path: str | None = None,
         units: int = 256,
         layers: int = 2,
@@ -88,7 +95,8 @@ class TD3Agent(Agent):
         A = act_spec.dim
         self.imagination, self.gamma = imagination, gamma
         src = feature_source(
-            "td3", input, obs_spec, act_spec, self.device, world_model, world_model_path,
+            "td3", input, obs_spec, act_spec, self.device, world_model, latent,
+            world_model_path,
             batch=batch, n_step=n_step, gamma=gamma, cnn_depth=cnn_depth, aug_pad=aug_pad,
             trunk_dim=trunk_dim,
         )  # fmt: skip

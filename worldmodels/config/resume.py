@@ -68,7 +68,7 @@ RUNS_ROOT = Path("runs")
 
 
 def is_optimizer_key(key: str) -> bool:
-    """agent.actor_lr, agent.model_eps, agent.world_model.clip, agent.max_grad_norm, ..."""
+    """agent.actor_lr, agent.model_eps, agent.latent.clip, agent.max_grad_norm, ..."""
     if not key.startswith("agent."):
         return False
     name = key.rsplit(".", 1)[-1]

@@ -141,7 +141,7 @@ SIZE: dict[str, Field] = {
 }
 
 _UNIT = Field("float", low=0, high=1)
-#: Agent keys by their last name, whatever the agent (and at any depth: agent.world_model.lr).
+#: Agent keys by their last name, whatever the agent (and at any depth: agent.latent.lr).
 AGENT_RULES: dict[str, Field] = {
     **{
         k: INT_POS

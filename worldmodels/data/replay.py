@@ -37,42 +37,28 @@ import os
 import re
 import shutil
 import tempfile
-import zlib
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from itertools import accumulate
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from worldmodels.data.replay_draws import Draws, build_draws, pick
+from worldmodels.data.replay_files import (
+    FORMAT,
+    META_FILE,
+    STARTS_FILE,
+    chunk_bytes,
+    read_chunks,
+    read_meta,
+    swap_in,
+    write_chunks,
+    write_file,
+)
 from worldmodels.envs.spaces import STEP_KEYS, ArraySpec
 
 SAMPLINGS: tuple[str, ...] = ("uniform", "recency")
-FORMAT = 1
-META_FILE = "meta.json"
-STARTS_FILE = "_starts.bin"
-_CHUNK_BYTES = 64 << 20  # save/load stream through host memory in chunks this large
-
-
-@dataclass(frozen=True)
-class _Draws:
-    """What `_pick` needs to draw among the candidates of every stream, from the host pointers.
-
-    Candidates of stream e sit at ring positions oldest_e .. oldest_e + count_e - 1 (mod L),
-    oldest first. Built once per (kind, size) and reused until the pointers change.
-    """
-
-    total: int  # candidates over all streams
-    env: int  # the only stream holding candidates, or -1 when several do
-    oldest: int  # (env >= 0) ring position of its oldest candidate
-    count: int  # (env >= 0) its candidates
-    wrap: bool  # whether some candidate (or a row read after it) may pass the ring's end
-    cum: torch.Tensor | None  # (env < 0) [N] cumulative candidate counts
-    shift: torch.Tensor | None  # (env < 0) [N] ring position minus the global candidate index
-    counts: torch.Tensor | None  # (env < 0) [N] candidates per stream
-    newest: torch.Tensor | None  # (env < 0) [N] ring position of the newest candidate
 
 
 class Replay:
@@ -156,7 +142,7 @@ class Replay:
             self._age_total = float(self._age_cdf[-1])  # one sync, at construction
         # Starts ring flattened to [N * L]: one index_select reads a batch of start slots.
         self._starts_flat = self._starts.view(n * length)
-        self._draws: dict[tuple[str, int], _Draws] = {}  # emptied whenever the pointers change
+        self._draws: dict[tuple[str, int], Draws] = {}  # emptied whenever the pointers change
         self._consts: dict[tuple[Any, ...], torch.Tensor] = {}  # aranges, gamma powers
         # Host pointers (authoritative): next write slot and rows held, per stream; the same for
         # the starts ring.
@@ -403,7 +389,7 @@ class Replay:
             self._consts[key] = torch.arange(start, stop, device=self.storage_device)
         return self._consts[key]
 
-    def _candidates(self, kind: str, size: int) -> _Draws:
+    def _candidates(self, kind: str, size: int) -> Draws:
         """The cached draw structure for T=size windows or n_step=size transition starts.
 
         Rebuilt after every add in a training loop, so it works on Python ints (the [N] host
@@ -430,54 +416,11 @@ class Replay:
             self._draws[key] = draws
         return draws
 
-    def _build_draws(self, counts: list[int], oldest: list[int], extent: int) -> _Draws:
-        held = [e for e, c in enumerate(counts) if c]
-        total = sum(counts)
-        wrap = any(oldest[e] + counts[e] + extent > self.length for e in held)
-        if len(held) == 1:
-            e = held[0]
-            return _Draws(total, e, oldest[e], counts[e], wrap, None, None, None, None)
-        cum = list(accumulate(counts))
-        shift = [o - (s - c) for o, s, c in zip(oldest, cum, counts)]  # position - global index
-        newest = [o + c - 1 for o, c in zip(oldest, counts)]
-        table = torch.tensor([cum, shift, counts, newest], dtype=torch.int64)  # [4, N]
-        cum_t, shift_t, counts_t, newest_t = table.to(self.storage_device, non_blocking=True)
-        env = -1 if held else 0
-        return _Draws(total, env, 0, 0, wrap, cum_t, shift_t, counts_t, newest_t)
+    def _build_draws(self, counts: list[int], oldest: list[int], extent: int) -> Draws:
+        return build_draws(counts, oldest, extent, self.length, self.storage_device)
 
-    def _pick(self, draws: _Draws, batch: int) -> tuple[torch.Tensor | int, torch.Tensor]:
-        """Draws `batch` candidates (see _Draws). Returns (the streams' first flat row, env * L:
-        [B] on the storage device, or an int when one stream holds every candidate; ring position
-        [B]); uniform over all candidates, or by recency of the candidate within its stream."""
-        length = self.length
-        u = torch.rand(
-            batch, 2, generator=self._gen, device=self.storage_device, dtype=torch.float64
-        )
-        total = draws.total
-        age = None
-        if self._age_cdf is not None:  # an age, 0 = newest, rescaled to the stream's candidates
-            age = torch.searchsorted(self._age_cdf, u[:, 1].mul(self._age_total), right=True)
-            age = age.clamp_max_(length - 1)
-        if draws.env >= 0:  # one stream: no stream draw, host arithmetic for the offsets
-            base = draws.env * length
-            if age is not None:
-                newest = draws.oldest + draws.count - 1
-                pos = age.mul_(draws.count).floor_divide_(length).neg_().add_(newest)
-            else:  # the clamp guards u * total rounding up to total
-                pos = u[:, 0].mul(total).long().clamp_max_(total - 1)
-                pos = pos.add_(draws.oldest) if draws.oldest else pos
-            return base, (pos.remainder_(length) if draws.wrap else pos)
-        # [B] index among all candidates; the clamp guards u * total rounding up to total.
-        r = u[:, 0].mul(total).long().clamp_max_(total - 1)
-        assert draws.cum is not None and draws.shift is not None
-        assert draws.counts is not None and draws.newest is not None
-        env = torch.searchsorted(draws.cum, r, right=True)  # [B]
-        if age is None:
-            pos = r.add_(draws.shift.index_select(0, env))
-        else:
-            n_env = draws.counts.index_select(0, env)  # [B]
-            pos = draws.newest.index_select(0, env) - age.mul_(n_env).floor_divide_(length)
-        return env.mul_(length), (pos.remainder_(length) if draws.wrap else pos)
+    def _pick(self, draws: Draws, batch: int) -> tuple[torch.Tensor | int, torch.Tensor]:
+        return pick(draws, batch, self.length, self._gen, self._age_cdf, self._age_total)
 
     def _transition_starts(self, n_step: int) -> list[int]:
         """[N] valid transition starts per stream: the entries of the starts ring minus those among
@@ -519,13 +462,12 @@ class Replay:
                 self._count.max()
             )  # every stream's rows and starts lie in slots [0, filled)
             files = {
-                f"{k}.bin": _write_chunks(tmp / f"{k}.bin", self._data[k], filled)
-                for k in self.spec
+                f"{k}.bin": write_chunks(tmp / f"{k}.bin", self._data[k], filled) for k in self.spec
             }
-            files[STARTS_FILE] = _write_chunks(tmp / STARTS_FILE, self._starts, filled)
+            files[STARTS_FILE] = write_chunks(tmp / STARTS_FILE, self._starts, filled)
             meta = {**self._meta(), "filled": filled, "files": files}
-            _write_file(tmp / META_FILE, json.dumps(meta).encode())
-            _swap_in(tmp, path)
+            write_file(tmp / META_FILE, json.dumps(meta).encode())
+            swap_in(tmp, path)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -534,7 +476,7 @@ class Replay:
         """Restores a replay written by `save` (same spec and capacity). A missing, corrupt or
         mismatched checkpoint raises ValueError and leaves this replay unchanged."""
         path = Path(path)
-        meta = _read_meta(path)
+        meta = read_meta(path)
         mine = self._meta()
         for key in ("spec", "num_envs", "length"):
             if meta.get(key) != mine[key]:
@@ -579,7 +521,7 @@ class Replay:
         targets = {f"{k}.bin": v for k, v in self._data.items()}
         targets[STARTS_FILE] = self._starts
         for name, info in files.items():
-            expected = _chunk_bytes(targets[name], filled)
+            expected = chunk_bytes(targets[name], filled)
             size = (path / name).stat().st_size if (path / name).exists() else None
             if size != expected or info.get("bytes") != expected:
                 raise ValueError(
@@ -588,10 +530,10 @@ class Replay:
                 )
         if len(self) > 0:  # keep what we hold intact: check every checksum before overwriting
             for name, info in files.items():
-                _read_chunks(path / name, targets[name], filled, info["crc32"], write=False)
+                read_chunks(path / name, targets[name], filled, info["crc32"], write=False)
         try:
             for name, info in files.items():
-                _read_chunks(path / name, targets[name], filled, info["crc32"], write=True)
+                read_chunks(path / name, targets[name], filled, info["crc32"], write=True)
         except ValueError:
             self._clear()  # an empty replay stays empty
             raise
@@ -669,87 +611,3 @@ def _check_positive(name: str, **values: int) -> None:
     for k, v in values.items():
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
             raise ValueError(f"replay.{name}: {k} must be a positive int, got {v!r}")
-
-
-def _chunks(store: torch.Tensor, filled: int) -> Iterator[tuple[int, slice]]:
-    """(stream, slot range) pieces of store[:, :filled], each at most _CHUNK_BYTES."""
-    per_slot = max(store[0, 0].nbytes, 1)
-    step = max(_CHUNK_BYTES // per_slot, 1)
-    for env in range(store.shape[0]):
-        for a in range(0, filled, step):
-            yield env, slice(a, min(a + step, filled))
-
-
-def _chunk_bytes(store: torch.Tensor, filled: int) -> int:
-    return store.shape[0] * filled * store[0, 0].nbytes
-
-
-def _write_chunks(path: Path, store: torch.Tensor, filled: int) -> dict[str, int]:
-    """Raw bytes of store[:, :filled] (stream-major) to `path`; returns its size and CRC32."""
-    crc = 0
-    with open(path, "wb") as f:
-        for env, part in _chunks(store, filled):
-            data = store[env, part].cpu().numpy()
-            view = np.ascontiguousarray(data).reshape(-1).view(np.uint8).data
-            crc = zlib.crc32(view, crc)
-            f.write(view)
-        f.flush()
-        os.fsync(f.fileno())
-    return {"bytes": _chunk_bytes(store, filled), "crc32": crc}
-
-
-def _read_chunks(path: Path, store: torch.Tensor, filled: int, crc32: int, write: bool) -> None:
-    """Reads `path` back into store[:, :filled] (or only verifies it when write=False)."""
-    crc = 0
-    np_dtype = torch.empty((), dtype=store.dtype).numpy().dtype
-    with open(path, "rb") as f:
-        for env, part in _chunks(store, filled):
-            buf = np.empty((part.stop - part.start, *store.shape[2:]), np_dtype)
-            view = buf.reshape(-1).view(np.uint8).data
-            if f.readinto(view) != len(view):
-                raise ValueError(f"replay checkpoint {path} is truncated")
-            crc = zlib.crc32(view, crc)
-            if write:
-                store[env, part] = torch.from_numpy(buf).to(store.device)
-    if crc != crc32:
-        raise ValueError(f"replay checkpoint {path} is corrupt (checksum mismatch)")
-
-
-def _write_file(path: Path, data: bytes) -> None:
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def _swap_in(tmp: Path, path: Path) -> None:
-    """Replaces directory `path` by `tmp` with renames; the old one is restored if that fails."""
-    if not path.exists():
-        os.replace(tmp, path)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
-    old.rmdir()  # a fresh unused name for the rename
-    os.replace(path, old)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        os.replace(old, path)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _read_meta(path: Path) -> dict[str, Any]:
-    meta_path = path / META_FILE
-    if not meta_path.is_file():
-        raise ValueError(f"replay checkpoint {path} not found (no {META_FILE})")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(
-            f"replay checkpoint {meta_path} is corrupt ({type(err).__name__}: {err})"
-        ) from err
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ValueError(
-            f"replay checkpoint {meta_path} has an unknown format (expected format {FORMAT})"
-        )
-    return meta

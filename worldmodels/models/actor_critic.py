@@ -1,7 +1,8 @@
 """Networks only the model-free heads (DQN, SAC, TD3, PPO) use: the observation encoder with DrQ
 random-shift augmentation, twin Q ensembles, the dueling Q head, policy heads (tanh-Gaussian,
 deterministic, Gaussian, categorical), running observation normalization, and the small helpers
-they share (Polyak averaging, optimizer construction, option checks).
+they share (action-space and mode checks). Optimization helpers live in models/optim.py,
+log-probabilities and entropies in models/dists.py.
 
 Shapes: B batch, E ensemble members (twin Q: E = 2), A action dims, F encoder features.
 """
@@ -9,12 +10,10 @@ Shapes: B batch, E ensemble members (twin Q: E = 2), A action dims, F encoder fe
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from functools import partial
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from worldmodels.envs.spaces import IMAGE_KEY, VECTOR_KEY, ActSpec, ObsSpec
@@ -29,7 +28,6 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "tanh": nn.Tanh,
     "elu": partial(nn.ELU, inplace=True),
 }
-LOG_2 = math.log(2.0)
 
 
 def activation(name: str) -> Callable[[], nn.Module]:
@@ -274,21 +272,6 @@ class TanhGaussianActor(nn.Module):
         return mean, log_std
 
 
-def tanh_gaussian_sample(
-    mean: torch.Tensor, log_std: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Reparameterized sample a = tanh(u), u ~ N(mean, std), and log pi(a) summed over A -> [B].
-
-    The tanh correction uses log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u)), which is exact and
-    stable for large |u| (the same formula as torch.distributions.TanhTransform, tested against it).
-    """
-    noise = torch.randn_like(mean)
-    u = mean + noise * log_std.exp()  # [B, A]
-    log_prob = -0.5 * noise.pow(2) - log_std - 0.5 * math.log(2 * math.pi)
-    log_prob = log_prob - 2.0 * (LOG_2 - u - F.softplus(-2.0 * u))
-    return torch.tanh(u), log_prob.sum(-1)
-
-
 class DeterministicActor(nn.Module):
     """TD3 policy: feat -> tanh(mlp(feat)) in [-1, 1]^A."""
 
@@ -335,49 +318,6 @@ class GaussianActor(nn.Module):
         return mean, self.log_std.expand_as(mean)
 
 
-def gaussian_log_prob(mean: torch.Tensor, log_std: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """log N(x; mean, exp(log_std)) summed over the last dim: [B, A] -> [B]."""
-    z = (x - mean) * torch.exp(-log_std)
-    return (-0.5 * z.pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
-
-
-def clipped_gaussian_log_prob(
-    mean: torch.Tensor, log_std: torch.Tensor, x: torch.Tensor, bound: float = 1.0
-) -> torch.Tensor:
-    """log pi(x) of a Gaussian sample clipped to [-bound, bound], summed over the last dim:
-    [B, A] -> [B] (Fujita & Maeda 2018, clipped action policy gradient).
-
-    A clipped action at the bound stands for every sample beyond it, so its log-probability is the
-    tail mass log P(u >= bound) (log P(u <= -bound) below), not the density at the bound. The
-    density there biases the gradient: a clipped sample with a positive advantage pulls the mean
-    onto the bound and shrinks the std as if it had been drawn exactly there, which pinned PPO
-    policies at the edge of the action box (measured: PPO in imagination on `reach`).
-    """
-    std = log_std.exp()
-    z = (x - mean) / std
-    density = -0.5 * z.pow(2) - log_std - 0.5 * math.log(2 * math.pi)  # [B, A]
-    upper = torch.special.log_ndtr((mean - bound) / std)  # log P(u >= bound)
-    lower = torch.special.log_ndtr((-bound - mean) / std)  # log P(u <= -bound)
-    log_prob = torch.where(x >= bound, upper, torch.where(x <= -bound, lower, density))
-    return log_prob.sum(-1)
-
-
-def gaussian_entropy(log_std: torch.Tensor) -> torch.Tensor:
-    """Entropy of a diagonal Gaussian summed over the last dim: [B, A] -> [B]."""
-    return (log_std + 0.5 * (1.0 + math.log(2 * math.pi))).sum(-1)
-
-
-def categorical_log_prob(logits: torch.Tensor, one_hot: torch.Tensor) -> torch.Tensor:
-    """log pi(a) for one-hot actions: [B, A] x [B, A] -> [B]."""
-    return (torch.log_softmax(logits, -1) * one_hot).sum(-1)
-
-
-def categorical_entropy(logits: torch.Tensor) -> torch.Tensor:
-    """Entropy of a categorical from logits: [B, A] -> [B]."""
-    logp = torch.log_softmax(logits, -1)
-    return -(logp.exp() * logp).sum(-1)
-
-
 def orthogonal_init(net: nn.Sequential, gain: float = math.sqrt(2), out_gain: float = 1.0) -> None:
     """PPO's usual init (CleanRL): orthogonal weights, zero biases, a small last layer."""
     linears = [m for m in net if isinstance(m, nn.Linear)]
@@ -385,54 +325,3 @@ def orthogonal_init(net: nn.Sequential, gain: float = math.sqrt(2), out_gain: fl
         nn.init.orthogonal_(layer.weight, out_gain if i == len(linears) - 1 else gain)
         if layer.bias is not None:
             nn.init.zeros_(layer.bias)
-
-
-@torch.no_grad()
-def polyak_(target: nn.Module, online: nn.Module, tau: float) -> None:
-    """target <- (1 - tau) target + tau online, all parameters in one foreach op (tau=1: copy)."""
-    t_params: list[torch.Tensor] = list(target.parameters())
-    o_params: list[torch.Tensor] = list(online.parameters())
-    if tau >= 1.0:
-        torch._foreach_copy_(t_params, o_params)
-    else:
-        torch._foreach_lerp_(t_params, o_params, tau)
-
-
-def adam(
-    params: Iterable[nn.Parameter] | list[dict], lr: float, eps: float = 1e-8
-) -> torch.optim.Adam:
-    """Adam with the fused kernel (CPU and CUDA): one kernel for all parameters per step."""
-    return torch.optim.Adam(params, lr=lr, eps=eps, fused=True)
-
-
-def clip_grads(params: list[nn.Parameter], max_norm: float) -> torch.Tensor:
-    """Clip the global grad norm to `max_norm` (<= 0: no clipping); returns the norm before
-    clipping as a 0-dim tensor (no host sync). The math of `clip_grad_norm_`, in four foreach ops
-    without its per-call grouping overhead (about 100 us less per update on CPU)."""
-    grads = [p.grad for p in params if p.grad is not None]
-    norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-    if max_norm > 0:
-        torch._foreach_mul_(grads, (max_norm / (norm + 1e-6)).clamp(max=1.0))
-    return norm
-
-
-def autocast(device: torch.device) -> torch.autocast:
-    """bf16 autocast on CUDA, a no-op (float32) elsewhere."""
-    return torch.autocast(
-        device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"
-    )
-
-
-@contextmanager
-def frozen(module: nn.Module) -> Iterator[None]:
-    """Parameters of `module` stop requiring grad inside the block: a loss can flow through the
-    module to its inputs (the actor's loss through the critic to the action) without computing
-    (wasted) weight gradients. Cheaper than torch.func.functional_call by a few hundred us."""
-    params = [p for p in module.parameters() if p.requires_grad]
-    for p in params:
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p in params:
-            p.requires_grad_(True)

@@ -8,6 +8,9 @@
   gradients for samples and modes (categorical latents, discrete actions).
 - `BoundedNormal`: tanh mean, sigmoid-bounded std (DreamerV3 continuous actor).
 - `TanhNormal`: a Gaussian pushed through tanh (DreamerV1 continuous actor).
+- the model-free heads' policy math on raw tensors: `tanh_gaussian_sample` (SAC),
+  `gaussian_log_prob` / `clipped_gaussian_log_prob` / `gaussian_entropy` and
+  `categorical_log_prob` / `categorical_entropy` (PPO).
 
 All are plain classes over tensors (no torch.distributions), so they trace under torch.compile and
 never sync with the host. Logits are cast to float32 before use (bf16 autocast on CUDA).
@@ -344,3 +347,65 @@ class TruncNormal(_Normal):
         ent = torch.log(math.sqrt(2 * math.pi * math.e) * self.std * z)
         ent = ent + (a * pdf(a) - b * pdf(b)) / (2 * z)
         return ent.sum(-1)
+
+
+# ---- policy log-probabilities and entropies (the model-free heads: SAC, TD3, PPO)
+LOG_2 = math.log(2.0)
+
+
+def tanh_gaussian_sample(
+    mean: torch.Tensor, log_std: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Reparameterized sample a = tanh(u), u ~ N(mean, std), and log pi(a) summed over A -> [B].
+
+    The tanh correction uses log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u)), which is exact and
+    stable for large |u| (the same formula as torch.distributions.TanhTransform, tested against it).
+    """
+    noise = torch.randn_like(mean)
+    u = mean + noise * log_std.exp()  # [B, A]
+    log_prob = -0.5 * noise.pow(2) - log_std - 0.5 * math.log(2 * math.pi)
+    log_prob = log_prob - 2.0 * (LOG_2 - u - F.softplus(-2.0 * u))
+    return torch.tanh(u), log_prob.sum(-1)
+
+
+def gaussian_log_prob(mean: torch.Tensor, log_std: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """log N(x; mean, exp(log_std)) summed over the last dim: [B, A] -> [B]."""
+    z = (x - mean) * torch.exp(-log_std)
+    return (-0.5 * z.pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+
+
+def clipped_gaussian_log_prob(
+    mean: torch.Tensor, log_std: torch.Tensor, x: torch.Tensor, bound: float = 1.0
+) -> torch.Tensor:
+    """log pi(x) of a Gaussian sample clipped to [-bound, bound], summed over the last dim:
+    [B, A] -> [B] (Fujita & Maeda 2018, clipped action policy gradient).
+
+    A clipped action at the bound stands for every sample beyond it, so its log-probability is the
+    tail mass log P(u >= bound) (log P(u <= -bound) below), not the density at the bound. The
+    density there biases the gradient: a clipped sample with a positive advantage pulls the mean
+    onto the bound and shrinks the std as if it had been drawn exactly there, which pinned PPO
+    policies at the edge of the action box (measured: PPO in imagination on `reach`).
+    """
+    std = log_std.exp()
+    z = (x - mean) / std
+    density = -0.5 * z.pow(2) - log_std - 0.5 * math.log(2 * math.pi)  # [B, A]
+    upper = torch.special.log_ndtr((mean - bound) / std)  # log P(u >= bound)
+    lower = torch.special.log_ndtr((-bound - mean) / std)  # log P(u <= -bound)
+    log_prob = torch.where(x >= bound, upper, torch.where(x <= -bound, lower, density))
+    return log_prob.sum(-1)
+
+
+def gaussian_entropy(log_std: torch.Tensor) -> torch.Tensor:
+    """Entropy of a diagonal Gaussian summed over the last dim: [B, A] -> [B]."""
+    return (log_std + 0.5 * (1.0 + math.log(2 * math.pi))).sum(-1)
+
+
+def categorical_log_prob(logits: torch.Tensor, one_hot: torch.Tensor) -> torch.Tensor:
+    """log pi(a) for one-hot actions: [B, A] x [B, A] -> [B]."""
+    return (torch.log_softmax(logits, -1) * one_hot).sum(-1)
+
+
+def categorical_entropy(logits: torch.Tensor) -> torch.Tensor:
+    """Entropy of a categorical from logits: [B, A] -> [B]."""
+    logp = torch.log_softmax(logits, -1)
+    return -(logp.exp() * logp).sum(-1)

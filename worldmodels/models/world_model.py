@@ -1,6 +1,6 @@
-"""The world model: encoder + RSSM + heads (decoder, reward, continue), its losses and its update.
-
-Public API (planners and feature-based heads use exactly this):
+"""The RSSM world model: encoder + RSSM + heads (decoder, reward, continue) and its losses; one
+implementation of the world-model interface (models/base.py, which Dreamer, the planners and the
+latent heads use; built from configs/world_model/rssm.yaml by models/build.py).
 
     wm = WorldModel(obs_spec, act_spec, **config)     # config: see WorldModel.__init__
     state = wm.initial(B)                             # State dict [B] (see models/rssm.py)
@@ -15,7 +15,7 @@ Public API (planners and feature-based heads use exactly this):
         #    cont [H, N], state [H+1, N]); reward_t / cont_t are predicted at state t+1.
     terms, post = wm.loss(batch)    # dict of unweighted [B, T] terms, posteriors [B, T]
     wm.feat_dim                     # F
-    wm.world_model_config()         # plain dict; WorldModel.from_config(cfg) rebuilds the model
+    wm.config()                     # plain options; models/build.py saves and rebuilds it
 
 `prev_action` follows the row convention (action_t is taken at obs_t): the RSSM step for o_t uses
 action_{t-1}, zero at t=0 and at episode starts (`shift_actions`).
@@ -35,17 +35,17 @@ both sides), i.e. total weight dyn + rep on an unbalanced KL.
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
-from typing import Any, NamedTuple
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import torch
-from torch import nn
 
 from worldmodels.envs.spaces import IMAGE_KEY, VECTOR_KEY, ActSpec, ArraySpec, ObsSpec
+from worldmodels.models.base import Objective, Rollout, WorldModelBase, plain_specs, shift_actions
 from worldmodels.models.heads import Decoder, DistHead, Encoder
 from worldmodels.models.init import initialize
 from worldmodels.models.nets import image_to_float
+from worldmodels.models.optim import autocast
 from worldmodels.models.rssm import RSSM, State
 
 LOSS_TERMS = ("image", "vector", "reward", "cont", "dyn", "rep")
@@ -61,43 +61,7 @@ REWARD_HEADS = ("twohot", "mse")
 FREE_NATS_MODES = ("step", "batch")
 
 
-class Rollout(NamedTuple):
-    """An imagined trajectory: states 0..H, actions/rewards/continues of the H transitions."""
-
-    feat: torch.Tensor  # [H+1, N, F]
-    action: torch.Tensor  # [H, N, A]
-    reward: torch.Tensor  # [H, N] reward on arriving at state t+1
-    cont: torch.Tensor  # [H, N] probability the episode continues at state t+1
-    state: State  # [H+1, N]
-
-
-def shift_actions(action: torch.Tensor, is_first: torch.Tensor) -> torch.Tensor:
-    """Row actions [B, T, A] -> the RSSM's previous actions [B, T, A]: action_{t-1}, zero at t=0
-    and where is_first."""
-    prev = torch.cat([torch.zeros_like(action[:, :1]), action[:, :-1]], 1)
-    return prev * (1.0 - is_first.float()).unsqueeze(-1)
-
-
-def autocast(device: torch.device) -> torch.autocast:
-    """bf16 autocast on CUDA, a no-op elsewhere (CPU runs float32)."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
-
-
-def plain_specs(obs_spec: ObsSpec, act_spec: ActSpec) -> tuple[ObsSpec, ActSpec]:
-    """Copies of the specs as the plain dataclasses (hydra.utils.instantiate hands them over as
-    OmegaConf structured configs)."""
-    obs = {
-        str(k): ArraySpec(tuple(int(d) for d in v.shape), str(v.dtype)) for k, v in obs_spec.items()
-    }
-    return obs, ActSpec(int(act_spec.dim), bool(act_spec.discrete))
-
-
-def make_adam(params, lr: float, eps: float, device: torch.device) -> torch.optim.Adam:
-    """Adam; fused kernels on CUDA."""
-    return torch.optim.Adam(params, lr=lr, eps=eps, fused=device.type == "cuda" or None)
-
-
-class WorldModel(nn.Module):
+class WorldModel(WorldModelBase):
     """Encoder + RSSM + decoder/reward/continue heads. See the module docstring for the API."""
 
     def __init__(
@@ -263,27 +227,30 @@ class WorldModel(nn.Module):
 
     @property
     def device(self) -> torch.device:
-        return self.rssm.init_deter.device
+        return self.rssm.init_deter.device  # cheaper than next(self.parameters())
 
-    def world_model_config(self) -> dict[str, Any]:
-        """Constructor arguments as plain Python values (specs as dicts); see `from_config`."""
-        cfg = dict(self._config)
-        cfg["obs_spec"] = {
-            k: {"shape": list(v.shape), "dtype": v.dtype} for k, v in self.obs_spec.items()
-        }
-        cfg["act_spec"] = dataclasses.asdict(self.act_spec)
+    def config(self) -> dict[str, Any]:
+        """Constructor options as plain Python values (specs excluded); see models/build.py."""
+        cfg = {k: v for k, v in self._config.items() if k not in ("obs_spec", "act_spec")}
         cfg["loss_scales"] = dict(self.loss_scales)
         return cfg
 
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> WorldModel:
-        """Rebuild a model from `world_model_config()` (load weights with `load_state_dict`)."""
-        cfg = dict(config)
-        obs_spec = {
-            k: ArraySpec(tuple(v["shape"]), v["dtype"]) for k, v in cfg.pop("obs_spec").items()
+    def feat(self, state: State) -> torch.Tensor:
+        return self.rssm.feat(state)
+
+    @property
+    def predicts_continue(self) -> bool:
+        return self.cont is not None
+
+    def continue_prob(self, feat: torch.Tensor) -> torch.Tensor | None:
+        return None if self.cont is None else self.cont(feat).mean
+
+    def context_spec(self) -> dict[str, ArraySpec]:
+        """The RSSM state (h, z) a replay stores per row for replay context."""
+        return {
+            "deter": ArraySpec((self.rssm.deter_dim,), "float32"),
+            "stoch": ArraySpec((self.rssm.stoch_dim,), "float32"),
         }
-        act_spec = ActSpec(**cfg.pop("act_spec"))
-        return cls(obs_spec, act_spec, **cfg)
 
     # ---- filtering and imagination ---------------------------------------------------------
     def initial(self, batch: int) -> State:
@@ -293,7 +260,7 @@ class WorldModel(nn.Module):
     def observe(
         self,
         state: State | None,
-        obs: dict[str, torch.Tensor],
+        obs: Mapping[str, torch.Tensor],
         prev_action: torch.Tensor,
         is_first: torch.Tensor,
         sample: bool = True,
@@ -306,7 +273,7 @@ class WorldModel(nn.Module):
     def _observe(
         self,
         state: State | None,
-        obs: dict[str, torch.Tensor],
+        obs: Mapping[str, torch.Tensor],
         prev_action: torch.Tensor,
         is_first: torch.Tensor,
         sample: bool = True,
@@ -355,7 +322,7 @@ class WorldModel(nn.Module):
 
     def _loss(
         self,
-        batch: dict[str, torch.Tensor],
+        batch: Mapping[str, torch.Tensor],
         start: State | None = None,
         prev_action: torch.Tensor | None = None,
     ) -> tuple[dict[str, torch.Tensor], State, torch.Tensor]:
@@ -404,36 +371,21 @@ class WorldModel(nn.Module):
             torch.zeros((), device=self.device),
         )
 
-    def make_optimizer(self, lr: float = 1e-4, eps: float = 1e-8) -> torch.optim.Adam:
-        """Adam over all world-model parameters (fused on CUDA)."""
-        return make_adam(self.parameters(), lr, eps, self.device)
-
-    def train_step(
+    def objective(
         self,
-        batch: dict[str, torch.Tensor],
-        optimizer: torch.optim.Optimizer,
-        clip: float = 1000.0,
+        batch: Mapping[str, torch.Tensor],
         start: State | None = None,
         prev_action: torch.Tensor | None = None,
-    ) -> tuple[dict[str, torch.Tensor], State]:
-        """One gradient step on a sequences batch (`start`/`prev_action` as in `_loss`). Returns
-        0-dim metrics ("wm/...") and the detached posteriors [B, T] (imagination starts). No host
-        sync."""
-        with autocast(self.device):
-            terms, post, prior_stat = self._loss(batch, start, prev_action)
-            loss = self.total_loss(terms)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = nn.utils.clip_grad_norm_(self.parameters(), clip)
-        optimizer.step()
+    ) -> Objective:
+        """The scaled loss, its terms, the posteriors and the KL / entropy diagnostics."""
+        terms, post, prior_stat = self._loss(batch, start, prev_action)
         with torch.no_grad():
-            metrics = {f"wm/loss/{k}": v.mean().detach() for k, v in terms.items()}
-            metrics["wm/loss"] = loss.detach()
-            metrics["wm/kl"] = self.rssm.kl(post["stat"], prior_stat).mean()
-            metrics["wm/prior_entropy"] = self.rssm.entropy(prior_stat).mean()
-            metrics["wm/post_entropy"] = self.rssm.entropy(post["stat"]).mean()
-            metrics["wm/grad_norm"] = grad_norm.detach()
-        return metrics, {k: v.detach() for k, v in post.items()}
+            metrics = {
+                "wm/kl": self.rssm.kl(post["stat"], prior_stat).mean(),
+                "wm/prior_entropy": self.rssm.entropy(prior_stat).mean(),
+                "wm/post_entropy": self.rssm.entropy(post["stat"]).mean(),
+            }
+        return Objective(self.total_loss(terms), terms, post, metrics)
 
     # ---- diagnostics -----------------------------------------------------------------------
     @property
@@ -441,7 +393,7 @@ class WorldModel(nn.Module):
         return self.decoder is not None and IMAGE_KEY in self.obs_spec
 
     @torch.no_grad()
-    def video_prediction(self, batch: dict[str, torch.Tensor], context: int = 5) -> torch.Tensor:
+    def video_prediction(self, batch: Mapping[str, torch.Tensor], context: int = 5) -> torch.Tensor:
         """Open-loop prediction of the first sequence of `batch`: observe `context` frames, then
         imagine with the batch's actions. Returns uint8 [T, H, 3W, C]: truth | model | error."""
         if not self.can_predict_video:
