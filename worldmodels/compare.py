@@ -24,6 +24,7 @@ settings, 2 episodes of the debug trainer's length (seconds on CPU, for tests).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,7 @@ from worldmodels.evaluation.command import (
     is_debug,
     planner_overrides,
 )
-from worldmodels.evaluation.episodes import run_episodes, summarize
+from worldmodels.evaluation.episodes import MIN_EPISODES_FOR_CI, run_episodes, summarize
 from worldmodels.evaluation.planners import build_planner, planner_settings
 from worldmodels.evaluation.runs import LoadedRun, load_run
 from worldmodels.train import resolve_device
@@ -93,13 +94,15 @@ def contenders(
 
 def table_row(name: str, result: dict[str, Any]) -> list[Any]:
     """One table row (COLUMNS) from `run_episodes`' result."""
-    s = summarize(result)
-    lo, hi = s["return_ci95"]
+    s = summarize(result, warn=False)  # compare warns once for all rows
+    lo, hi = s["return_ci95"] or (float("nan"), float("nan"))
     return [name, s["episodes"], s["return_mean"], lo, hi, s["return_std"], s["length_mean"],
             s["ms_per_action"]]  # fmt: skip
 
 
-def write_report(loaded: LoadedRun, rows: list[list[Any]], header: str) -> list[Path]:
+def write_report(
+    loaded: LoadedRun, rows: list[list[Any]], header: str, settings: str = ""
+) -> list[Path]:
     """compare.csv (raw numbers), compare.md (header + rounded table) and compare.png."""
     from worldmodels.analysis.tables import Table, to_markdown, write_csv
 
@@ -116,12 +119,13 @@ def write_report(loaded: LoadedRun, rows: list[list[Any]], header: str) -> list[
     return [
         csv_path,
         md_path,
-        plot(rows, run_dir / "compare.png", header.splitlines()[0].lstrip("# ")),
+        plot(rows, run_dir / "compare.png", header.splitlines()[0].lstrip("# "), settings),
     ]
 
 
-def plot(rows: list[list[Any]], path: Path, title: str) -> Path:
-    """Bar chart of mean returns with their 95% intervals."""
+def plot(rows: list[list[Any]], path: Path, title: str, settings: str = "") -> Path:
+    """Bar chart of mean returns with their 95% intervals, each bar labelled with its ms per
+    action; `settings` (episodes, seeds, planner budget) goes under the title."""
     import matplotlib
 
     matplotlib.use("Agg")  # headless: written to a file, never shown
@@ -131,9 +135,14 @@ def plot(rows: list[list[Any]], path: Path, title: str) -> Path:
     mean = np.array([r[2] for r in rows])
     err = np.array([[m - r[3] for m, r in zip(mean, rows)], [r[4] - m for m, r in zip(mean, rows)]])
     fig, ax = plt.subplots(figsize=(1.3 * len(rows) + 2, 3.5))
-    ax.bar(names, mean, yerr=err, capsize=4, color=plt.get_cmap("tab10")(np.arange(len(rows))))
-    ax.set_ylabel("episode return (95% CI)")
-    ax.set_title(title, fontsize=9)
+    bars = ax.bar(
+        names, mean, yerr=err, capsize=4, color=plt.get_cmap("tab10")(np.arange(len(rows)))
+    )
+    ax.bar_label(bars, labels=[f"{r[7]:.3g} ms/action" for r in rows], fontsize=7,
+                 label_type="center", rotation=90)  # fmt: skip
+    ax.set_ylabel("episode return (mean, 95% CI)")
+    ax.set_xlabel("agent (one world model)")
+    ax.set_title(f"{title}\n{settings}" if settings else title, fontsize=8)
     ax.tick_params(axis="x", labelrotation=20)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -174,7 +183,19 @@ def compare_cfg(cfg: DictConfig) -> list[list[Any]]:
         f"95% bootstrap interval; ms/action: median wall time of one `act` (filter + plan) for "
         f"one env."
     )
-    paths = write_report(loaded, rows, header)
+    settings = (
+        f"{episodes} episodes each, env seeds {seed}..{seed + episodes - 1}; planners: horizon "
+        f"{planner['horizon']}, {planner['candidates']} candidates x {planner['iterations']} "
+        f"iterations, top {planner['elites']}"
+    )
+    if episodes < MIN_EPISODES_FOR_CI:
+        print(
+            f"warning: {episodes} episode(s) per agent: a 95% interval needs at least "
+            f"{MIN_EPISODES_FOR_CI} to mean much (episodes=N runs more)",
+            file=sys.stderr,
+            flush=True,
+        )
+    paths = write_report(loaded, rows, header, settings)
     print("wrote " + ", ".join(str(p) for p in paths), flush=True)
     return rows
 

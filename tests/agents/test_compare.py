@@ -122,5 +122,6 @@ def test_errors_are_one_line_with_valid_options(tmp_path, dreamer_run):
     )
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        "worldmodels.evaluate: error: unknown agent 'icem'; valid: cem, mppi, random_shooting"
+        "worldmodels.evaluate: error: unknown agent 'icem'; valid: cem, mppi, random_shooting "
+        "(a planner on the run's world model), or no agent= for the run's own agent"
     ]

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -18,8 +21,21 @@ import pytest
 import torch
 
 from worldmodels.errors import UserError
-from worldmodels.own_agent import evaluate_own_agent, video_env_config
+from worldmodels.evaluate import evaluate_run
+from worldmodels.evaluation.runs import video_env_config
 from worldmodels.train import run
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def evaluate_own_agent(run_dir, episodes, seed=None, **kw) -> dict:
+    """The command's in-process entry with the run's own agent (no agent=)."""
+    args = [f"checkpoint={run_dir}", f"episodes={episodes}", "device=cpu"]
+    if seed is not None:
+        args.append(f"seed={seed}")
+    args += [f"{k}={v}" for k, v in kw.items()]
+    return evaluate_run(args)
+
 
 TINY = [
     "size=xs",
@@ -54,7 +70,7 @@ TARGETS = {
 @pytest.mark.parametrize("name", list(AGENTS))
 def test_every_agent_evaluates_from_its_checkpoint(name, tmp_path):
     run_dir = run([*AGENTS[name], *TINY, f"run_dir={tmp_path / name}"])
-    out = evaluate_own_agent(run_dir, episodes=3, seed=None, device=torch.device("cpu"))
+    out = evaluate_own_agent(run_dir, 3)
     assert out["agent"] == TARGETS[name]
     saved = json.loads((run_dir / "eval_agent.json").read_text())
     assert saved == json.loads(json.dumps(out))
@@ -69,68 +85,100 @@ def test_every_agent_evaluates_from_its_checkpoint(name, tmp_path):
     assert [float(r["return"]) for r in rows] == pytest.approx(saved["returns"], rel=1e-5)
     assert [int(r["seed"]) for r in rows] == saved["seeds"]
     # the same seeds evaluate the same episodes again: the evaluation is deterministic
-    again = evaluate_own_agent(run_dir, episodes=3, seed=None, device=torch.device("cpu"))
+    again = evaluate_own_agent(run_dir, 3)
     assert again["returns"] == saved["returns"]
 
 
 def test_trained_weights_are_the_ones_evaluated(tmp_path):
     """A checkpoint's weights, not a fresh agent's: perturbing the saved actor changes returns."""
     run_dir = run([*AGENTS["sac"], *TINY, f"run_dir={tmp_path / 'sac'}"])
-    base = evaluate_own_agent(run_dir, episodes=2, seed=0, device=torch.device("cpu"))
+    base = evaluate_own_agent(run_dir, 2, 0)
     state_path = run_dir / "checkpoint" / "state.pt"
     state = torch.load(state_path, weights_only=False)
     actor = {k: v for k, v in state["agent"]["actor"].items() if v.dtype.is_floating_point}
     for v in actor.values():
         v.add_(torch.randn_like(v))
     torch.save(state, state_path)  # a valid file again: the load checks its CRCs
-    changed = evaluate_own_agent(run_dir, episodes=2, seed=0, device=torch.device("cpu"))
+    changed = evaluate_own_agent(run_dir, 2, 0)
     assert changed["returns"] != base["returns"]
 
 
 @pytest.mark.parametrize("fmt", ["mp4", "gif"])
 def test_video_of_a_pixel_env(tmp_path, fmt):
     run_dir = run([*AGENTS["sac"], "env.obs=pixels", *TINY, f"run_dir={tmp_path / 'px'}"])
-    out = evaluate_own_agent(
-        run_dir,
-        episodes=2,
-        seed=None,
-        device=torch.device("cpu"),
-        video=True,
-        video_format=fmt,
-        video_episodes=2,
-    )
-    assert [Path(v).name for v in out["videos"]] == [
-        f"eval_agent_ep0.{fmt}",
-        f"eval_agent_ep1.{fmt}",
-    ]
+    out = evaluate_own_agent(run_dir, 2, None, video="true", video_format=fmt, video_episodes=2)
+    names = [Path(v).name for v in out["videos"]]
+    assert names == [f"eval_agent_ep0.{fmt}", f"eval_agent_ep1.{fmt}"]
     frames = iio.imread(out["videos"][0])
     assert frames.shape[1:3] == (16, 16) and len(frames) == 31  # the first frame + 30 steps
     assert frames.std() > 0  # a picture, not a blank
 
 
-def test_video_of_a_gym_env_learned_from_state(tmp_path):
+def test_video_of_a_gym_env_learned_from_state_through_the_command_line(tmp_path):
+    """`python -m worldmodels.evaluate checkpoint=RUN video=true` on a Pendulum-v1 SAC run (state
+    only): the video comes from the env's renderer, the agent still reads its vector."""
     run_dir = run(
         ["agent=sac", "env=gym", "env.task=Pendulum-v1", *TINY, f"run_dir={tmp_path / 'gym'}"]
     )
-    out = evaluate_own_agent(run_dir, episodes=1, seed=None, device=torch.device("cpu"), video=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "worldmodels.evaluate",
+            f"checkpoint={run_dir}",
+            "episodes=1",
+            "video=true",
+            "device=cpu",
+        ],  # fmt: skip
+        cwd=ROOT,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stderr
+    out = json.loads((run_dir / "eval_agent.json").read_text())
+    assert "1 video(s)" in done.stdout and out["return_ci95"] is None  # one episode: no interval
+    assert "warning: 1 episode(s)" in done.stderr
     frames = iio.imread(out["videos"][0])
     assert frames.ndim == 4 and frames.shape[-1] == 3 and len(frames) == out["lengths"][0] + 1
     assert frames.std() > 0
 
 
+def test_planner_on_the_run_world_model_writes_the_same_outputs(tmp_path):
+    run_dir = run([*AGENTS["dreamer"], *TINY, f"run_dir={tmp_path / 'dr'}"])
+    out = evaluate_run(
+        [
+            f"checkpoint={run_dir}",
+            "agent=cem",
+            "trainer=debug",
+            "device=cpu",
+            "episodes=2",
+            "video=true",
+            "video_format=gif",
+        ]  # fmt: skip
+    )
+    assert out["agent"] == "cem" and out["uses_actor"] is False
+    assert [Path(v).name for v in out["videos"]] == ["eval_cem_ep0.gif"]
+    with (run_dir / "eval_cem.csv").open() as f:
+        assert len(list(csv.DictReader(f))) == 2
+
+
 def test_video_env_config_renders_state_runs_only():
-    assert video_env_config({"suite": "dmc", "obs": "proprio"}, True)["obs"] == "both"
-    assert video_env_config({"suite": "dmc", "obs": "proprio"}, False)["obs"] == "proprio"
-    assert video_env_config({"suite": "dmc", "obs": "pixels"}, True)["obs"] == "pixels"
+    assert video_env_config({"suite": "dmc", "obs": "proprio"})["obs"] == "both"
+    assert video_env_config({"suite": "gym", "obs": None})["obs"] == "both"
+    assert video_env_config({"suite": "dmc", "obs": "pixels"})["obs"] == "pixels"
+    assert video_env_config({"suite": "dmc", "obs": None})["obs"] is None  # dmc: pixels
 
 
 def test_bad_inputs_are_one_line(tmp_path):
-    with pytest.raises(UserError, match="no such run dir"):
-        evaluate_own_agent(tmp_path / "missing", 1, None, torch.device("cpu"))
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(UserError, match="no checkpoint"):
-        evaluate_own_agent(tmp_path / "empty", 1, None, torch.device("cpu"))
-    with pytest.raises(UserError, match="episodes=0"):
-        evaluate_own_agent(tmp_path / "empty", 0, None, torch.device("cpu"))
+    with pytest.raises(UserError, match="does not exist"):
+        evaluate_own_agent(tmp_path / "missing", 1)
+    with pytest.raises(UserError, match="episodes must be >= 1"):
+        run_dir = run([*AGENTS["sac"], *TINY, f"run_dir={tmp_path / 'sac'}"])
+        evaluate_own_agent(run_dir, 0)
     with pytest.raises(UserError, match="video_format='avi'; valid: mp4, gif"):
-        evaluate_own_agent(tmp_path / "empty", 1, None, torch.device("cpu"), video_format="avi")
+        evaluate_own_agent(run_dir, 1, video_format="avi")
+    with pytest.raises(UserError, match="need agent=cem"):
+        evaluate_run([f"checkpoint={run_dir}", "horizon=3", "device=cpu"])

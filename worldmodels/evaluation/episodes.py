@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Any
 
@@ -33,33 +34,57 @@ class TimedAgent(Agent):
         return out
 
 
-def run_episodes(agent: Agent, envs: Any, episodes: int, seed: int) -> dict[str, Any]:
+#: below this many episodes a 95% interval of the mean says little: `summarize` warns
+MIN_EPISODES_FOR_CI = 5
+
+
+def run_episodes(
+    agent: Agent, envs: Any, episodes: int, seed: int, video_episodes: int = 0
+) -> dict[str, Any]:
     """`episodes` eval-mode episodes, episode k on env seed `seed + k` (torch seeded alike), one
-    env. Returns per-episode "returns" and "lengths", and "ms_per_action", the median wall time
-    of one `act` (the first excluded: it carries compilation and warm-up)."""
+    env. Returns per-episode "returns" and "lengths", "ms_per_action", the median wall time of
+    one `act` (the first excluded: it carries compilation and warm-up), and "videos": the frames
+    (uint8 [T, H, W, C]) of the first `video_episodes` episodes when the env has pixels."""
     from worldmodels.training.evaluate import evaluate
 
     timed = TimedAgent(agent)
-    returns, lengths = [], []
+    returns, lengths, videos = [], [], []
     for k in range(episodes):
         torch.manual_seed(seed + k)
-        metrics, _ = evaluate(timed, envs, 1, seed=seed + k, record_video=False)
+        record = k < video_episodes
+        metrics, frames = evaluate(timed, envs, 1, seed=seed + k, record_video=record)
         returns.append(metrics["eval/return_mean"])
         lengths.append(metrics["eval/length_mean"])
+        if record and frames is not None:
+            videos.append(frames)
     times = timed.times[1:] or timed.times
-    return {"returns": returns, "lengths": lengths, "ms_per_action": 1e3 * float(np.median(times))}
+    return {
+        "returns": returns,
+        "lengths": lengths,
+        "ms_per_action": 1e3 * float(np.median(times)),
+        "videos": videos,
+    }
 
 
-def summarize(result: dict[str, Any]) -> dict[str, Any]:
-    """Mean return with a 95% bootstrap interval over episodes, std and mean length."""
+def summarize(result: dict[str, Any], warn: bool = True) -> dict[str, Any]:
+    """Mean return with a 95% bootstrap interval over episodes (None for a single episode; a
+    warning on stderr below MIN_EPISODES_FOR_CI), std and mean length."""
     from worldmodels.analysis.aggregate import bootstrap_mean_ci
 
     returns = np.asarray(result["returns"], np.float64)
-    lo, hi = bootstrap_mean_ci(returns)
+    n = len(returns)
+    ci = list(bootstrap_mean_ci(returns)) if n >= 2 else None
+    if warn and n < MIN_EPISODES_FOR_CI:
+        print(
+            f"warning: {n} episode(s): a 95% interval needs at least {MIN_EPISODES_FOR_CI} to "
+            "mean much (episodes=N runs more)",
+            file=sys.stderr,
+            flush=True,
+        )
     return {
-        "episodes": len(returns),
+        "episodes": n,
         "return_mean": float(returns.mean()),
-        "return_ci95": [lo, hi],
+        "return_ci95": ci,
         "return_std": float(returns.std()),
         "length_mean": float(np.mean(result["lengths"])),
         "ms_per_action": result["ms_per_action"],

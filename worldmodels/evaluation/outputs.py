@@ -1,56 +1,17 @@
-"""What an evaluation command writes: a JSON summary (mean return with a 95% interval), a CSV with
-one row per episode, and the episodes' videos (MP4 through imageio-ffmpeg, or GIF).
-
-Shared by `worldmodels.evaluate` (a run's own agent, or a planner on its world model); the
-interval is the percentile bootstrap of the mean over episodes (analysis.aggregate), the same
-estimator the comparison table and the report use.
-"""
+"""What `worldmodels.evaluate` writes: the JSON summary, a CSV with one row per episode, and the
+episodes' videos (MP4 through imageio-ffmpeg, or GIF), each written atomically."""
 
 from __future__ import annotations
 
 import csv
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-#: below this many episodes a 95% interval of the mean says little (a warning is printed)
-MIN_EPISODES_FOR_CI = 5
 VIDEO_FORMATS = ("mp4", "gif")
-
-
-def summarize(returns: list[float], lengths: list[int], quiet: bool = False) -> dict[str, Any]:
-    """Mean, standard deviation and bootstrap 95% interval of the episode returns. One episode
-    has no interval (None); fewer than MIN_EPISODES_FOR_CI get one with a warning on stderr."""
-    from worldmodels.analysis.aggregate import bootstrap_mean_ci
-
-    n = len(returns)
-    if n == 0:
-        raise ValueError("no episodes to summarize")
-    values = np.asarray(returns, np.float64)
-    ci: list[float] | None = None
-    if n >= 2:
-        lo, hi = bootstrap_mean_ci(values)
-        ci = [lo, hi]
-    if n < MIN_EPISODES_FOR_CI and not quiet:
-        print(
-            f"warning: {n} episode(s): a 95% interval needs at least {MIN_EPISODES_FOR_CI} to "
-            "mean much (episodes=N runs more)",
-            file=sys.stderr,
-            flush=True,
-        )
-    return {
-        "episodes": n,
-        "return_mean": float(values.mean()),
-        "return_ci95": ci,
-        "return_std": float(values.std()),
-        "length_mean": float(np.mean(lengths)),
-        "returns": [float(r) for r in returns],
-        "lengths": [int(x) for x in lengths],
-    }
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> Path:
