@@ -36,6 +36,7 @@ from worldmodels.config.resume import (
 from worldmodels.errors import UserError, exit_on_errors, hydra_user_error_exit
 from worldmodels.logger.console_file import ConsoleFile
 from worldmodels.training import checkpoint
+from worldmodels.training.debug import apply_debug
 from worldmodels.training.loop import Loop, TrainerConfig
 from worldmodels.training.preemption import Preempted, StopSignals
 from worldmodels.training.run_dir import prepare
@@ -103,6 +104,7 @@ def _train(
     from worldmodels.logger.build import build_logger
     from worldmodels.training.metadata import write_metadata
 
+    cfg = apply_debug(cfg, overrides)  # trainer=debug wins over a recipe, shrinks the planner
     cfg = apply_world_model_ablation(cfg)  # what runs is what config.yaml records
     config = check_config(cfg)  # the schema, before any env is built
     start = prepare(run_dir, config, overrides)
