@@ -21,7 +21,10 @@ setup: $(VENV)/.installed
 gl: setup
 	bash scripts/ensure_gl.sh $(PY)
 
+# Without CUDA it first says what is about to run, how long that takes on a CPU, and a CPU-sized
+# command instead (never asks: CI has no stdin), then trains.
 train: gl
+	$(PY) -m worldmodels.training.cpu_notice $(ARGS)
 	$(PY) -m worldmodels.train $(ARGS)
 
 test: gl
