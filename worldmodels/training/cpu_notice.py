@@ -41,7 +41,7 @@ def size_name(size: dict[str, Any]) -> str | None:
         if path.stem == "default":
             continue
         values = OmegaConf.to_container(OmegaConf.load(path))
-        if isinstance(values, dict) and all(size.get(k) == v for k, v in values.items()):
+        if isinstance(values, dict) and all(size.get(str(k)) == v for k, v in values.items()):
             return path.stem
     return None
 

@@ -64,5 +64,4 @@ def _group_file(group: str, option: str) -> dict[str, Any]:
     """The keys of configs/<group>/<option>.yaml (its defaults list left out)."""
     values = OmegaConf.to_container(OmegaConf.load(CONFIGS / group / f"{option}.yaml"))
     assert isinstance(values, dict)
-    values.pop("defaults", None)
-    return values
+    return {str(k): v for k, v in values.items() if k != "defaults"}
