@@ -12,6 +12,9 @@ from pathlib import Path
 
 import matplotlib
 
+from worldmodels.analysis.extra import require
+
+require("worldmodels.analysis.plots (rliable's and seaborn's plotting)")
 matplotlib.use("Agg")  # headless: figures are written to files, never shown
 
 import matplotlib.pyplot as plt  # noqa: E402
