@@ -22,6 +22,7 @@ import torch
 from worldmodels.agents.base import Agent
 from worldmodels.envs.spaces import sample_actions
 from worldmodels.logger.metrics import Logger, MetricMean
+from worldmodels.logger.openloop import openloop_video
 from worldmodels.training import checkpoint, optim_settings
 from worldmodels.training.clocks import Every, Ratio
 from worldmodels.training.evaluate import evaluate
@@ -322,12 +323,9 @@ class Loop:
             self.logger.video("eval/policy", frames, self.counters["env_frames"])
         if self.cfg.video and self.spec.kind == "sequences" and self._can_sample():
             batch = self.store.sample_sequences(min(4, self.spec.batch), self.spec.length)
-            with torch.no_grad():
-                video = self.agent.video_prediction(batch)
+            video = openloop_video(self.agent, batch)  # every sequence, labelled
             if video is not None:
-                self.logger.video(
-                    "wm/openloop", video.to("cpu").numpy(), self.counters["env_frames"]
-                )
+                self.logger.video("wm/openloop", video, self.counters["env_frames"])
 
     def _checkpoint(self) -> None:
         # Read the metrics first: a non-finite loss must never overwrite a good checkpoint.
