@@ -19,6 +19,7 @@ matplotlib.use("Agg")  # headless: figures are written to files, never shown
 
 import matplotlib.pyplot as plt  # noqa: E402
 import seaborn as sns  # noqa: E402
+from matplotlib.artist import Artist  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
@@ -137,7 +138,7 @@ def plot_learning_curves(summary: Summary, references: Sequence[Reference] = ())
         ax.grid(True, alpha=0.25)
     for k in range(len(tasks), nrows * ncols):
         axes[k // ncols][k % ncols].axis("off")
-    handles = [Line2D([], [], color=colors[g], lw=2, label=g) for g in summary.groups]
+    handles: list[Artist] = [Line2D([], [], color=colors[g], lw=2, label=g) for g in summary.groups]
     handles.append(Patch(facecolor="0.5", alpha=0.3, label=BAND))
     handles += [
         Line2D(
