@@ -8,11 +8,20 @@ ARGS ?=
 
 .PHONY: setup gl train test lint bench clean
 
+# EXTRAS: what `make setup`/`make train` install besides the package (the tests also need the
+# report's `analysis` extra and exercise the wandb/mlflow backends: `make test` adds them).
+EXTRAS ?= dev
+TEST_EXTRAS ?= dev,analysis,logging
+
 $(VENV)/.installed: setup.cfg
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q $(TORCH_CPU)
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[$(EXTRAS)]'
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(PY) -m pip install -q -e '.[$(TEST_EXTRAS)]'
 	touch $@
 
 setup: $(VENV)/.installed
@@ -21,10 +30,13 @@ setup: $(VENV)/.installed
 gl: setup
 	bash scripts/ensure_gl.sh $(PY)
 
+# Without CUDA it first says what is about to run, how long that takes on a CPU, and a CPU-sized
+# command instead (never asks: CI has no stdin), then trains.
 train: gl
+	$(PY) -m worldmodels.training.cpu_notice $(ARGS)
 	$(PY) -m worldmodels.train $(ARGS)
 
-test: gl
+test: gl $(VENV)/.installed-test
 	$(PY) -m pytest -q --timeout=900 $(ARGS)
 
 lint: setup

@@ -18,7 +18,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from worldmodels.analysis.grouping import DEFAULT_IGNORED_KEYS
+from worldmodels.analysis import extra
+
+if __name__ == "__main__" and extra.missing():  # one line, before the imports that need them
+    print(f"error: {extra.message('python -m worldmodels.report')}", file=sys.stderr)
+    sys.exit(2)
+
+from worldmodels.analysis.grouping import DEFAULT_IGNORED_KEYS  # noqa: E402
 from worldmodels.analysis.normalize import Normalizer, load_normalizer_table
 from worldmodels.analysis.reference import REFERENCES, Reference, get_references
 from worldmodels.analysis.runs import discover_runs, format_frames

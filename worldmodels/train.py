@@ -34,8 +34,10 @@ from worldmodels.config.resume import (
     resumed_dir,
 )
 from worldmodels.errors import UserError, exit_on_errors, hydra_user_error_exit
+from worldmodels.logger.console_file import ConsoleFile
 from worldmodels.training import checkpoint
 from worldmodels.training.clocks import Ratio
+from worldmodels.training.debug import apply_debug
 from worldmodels.training.loop import Loop
 from worldmodels.training.preemption import Preempted, StopSignals
 from worldmodels.training.run_dir import prepare
@@ -86,24 +88,34 @@ def train(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None) ->
     `overrides` (the command's) go to overrides.yaml when the run starts afresh. Raises
     UserError/CheckpointError before anything is built, RunFailed when the run breaks, and
     Preempted after the checkpoint a SIGTERM/SIGINT asked for."""
-    with StopSignals() as stop:
-        return _train(cfg, Path(run_dir), overrides, stop)
+    with StopSignals() as stop, ConsoleFile() as console:
+        return _train(cfg, Path(run_dir), overrides, stop, console)
 
 
-def _train(cfg: DictConfig, run_dir: Path, overrides: list[str] | None, stop: StopSignals) -> Path:
+def _train(
+    cfg: DictConfig,
+    run_dir: Path,
+    overrides: list[str] | None,
+    stop: StopSignals,
+    console: ConsoleFile,
+) -> Path:
     from worldmodels.data.store import make_store
     from worldmodels.envs.make import make_vec_env, parse_env_config
     from worldmodels.envs.spaces import row_spec
-    from worldmodels.logger.metrics import Logger
+    from worldmodels.logger.build import build_logger
+    from worldmodels.training.metadata import write_metadata
 
+    cfg = apply_debug(cfg, overrides)  # trainer=debug wins over a recipe, shrinks the planner
     cfg = apply_world_model_ablation(cfg)  # what runs is what config.yaml records
     config = check_config(cfg)  # the schema, before any env is built
     start = prepare(run_dir, config, overrides)
     if start.nothing_to_do:
         return run_dir
     state, ckpt_dir = start.state, start.ckpt_dir
+    console.open(run_dir / "train.log")  # the console also in RUN_DIR/train.log
 
     device = resolve_device(cfg.device)
+    metadata = write_metadata(run_dir, device, state is not None, overrides)  # metadata.json
     seed = int(cfg.seed)
     seed_everything(seed)
     train_ratio = train_ratio_of(cfg)
@@ -162,7 +174,7 @@ def _train(cfg: DictConfig, run_dir: Path, overrides: list[str] | None, stop: St
         # a resume hides TensorBoard events written after its checkpoint (metrics.jsonl lines
         # past it were dropped by `prepare`): each event is in the run once
         purge = start.env_frames + 1 if state is not None else None
-        logger = Logger(run_dir, tensorboard=bool(cfg.logger.tensorboard), purge_step=purge)
+        logger = build_logger(cfg.logger, run_dir, purge, config=config, metadata=metadata)
         resume = ResumeOptions(
             allow_empty_replay=bool(config.get("resume_without_replay")),
             new_optimizer_settings=start.new_optimizer_settings,

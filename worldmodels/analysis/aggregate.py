@@ -12,8 +12,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
-from rliable import library as rly
-from rliable import metrics as rly_metrics
+
+from worldmodels.analysis.extra import require
+
+require("worldmodels.analysis (rliable's aggregate metrics)")
+from rliable import library as rly  # noqa: E402
+from rliable import metrics as rly_metrics  # noqa: E402
 
 AGGREGATE_METRICS = ("IQM", "Median", "Mean", "Optimality gap")
 

@@ -12,12 +12,17 @@ from pathlib import Path
 
 import matplotlib
 
+from worldmodels.analysis.extra import require
+
+require("worldmodels.analysis.plots (rliable's and seaborn's plotting)")
 matplotlib.use("Agg")  # headless: figures are written to files, never shown
 
 import matplotlib.pyplot as plt  # noqa: E402
 import seaborn as sns  # noqa: E402
+from matplotlib.artist import Artist  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 from rliable import plot_utils  # noqa: E402
 
@@ -56,51 +61,85 @@ def _display(group: str, running: set[str]) -> str:
     return f"{group} (running)" if group in running else group
 
 
+#: y-axis labels of the metrics the loop logs (a return is a sum of rewards: no physical unit)
+METRIC_LABELS = {
+    "eval/return_mean": "evaluation return (mean over episodes)",
+    "eval/return_std": "evaluation return (std over episodes)",
+    "episode/return": "training episode return",
+    "episode/length": "episode length (policy steps)",
+}
+BAND = "shaded: 95% bootstrap CI of the mean over seeds"
+
+
+def metric_label(metric: str) -> str:
+    """The y label of `metric`: words for the loop's own metrics, the key otherwise."""
+    return METRIC_LABELS.get(metric, metric)
+
+
+def _seeds_text(cells: list) -> str:
+    counts = sorted({len(c.seeds) or int(c.band.n.max(initial=0)) for c in cells})
+    if not counts:
+        return ""
+    n = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+    return f"{n} seed{'s' if counts[-1] != 1 else ''}"
+
+
 def plot_learning_curves(summary: Summary, references: Sequence[Reference] = ()) -> Figure:
     """One subplot per task: each group's mean curve over seeds with its 95% bootstrap band;
-    dashed when a seed of it is still running; reference results as markers."""
+    dashed when a seed of it is still running; reference results as markers. The x axis spans
+    the runs' data only: published points past it are named in the subplot, not drawn (a 1M-frame
+    marker would squeeze a 100k-frame run into the left tenth)."""
     tasks = summary.grouping.tasks
     ncols = min(3, len(tasks))
     nrows = math.ceil(len(tasks) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.4 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.6 * nrows), squeeze=False)
     colors = group_colors(summary.groups)
     by_task: dict[str, list] = {t: [] for t in tasks}
     for cell in summary.cells:
         by_task[cell.task].append(cell)
+    drawn_refs: set[str] = set()
+    past: list[str] = []  # the caption: published points past each task's data
     for i, task in enumerate(tasks):
         ax = axes[i // ncols][i % ncols]
         running = []
-        for cell in by_task[task]:
+        drawn = [c for c in by_task[task] if c.band.frames.size]
+        for cell in drawn:
             b = cell.band
-            if not b.frames.size:
-                continue
             style = "--" if cell.running else "-"
             ax.plot(b.frames, b.mean, style, color=colors[cell.group], lw=1.8)
             ax.fill_between(b.frames, b.lo, b.hi, color=colors[cell.group], alpha=0.2, lw=0)
             if cell.running:
                 running.append(cell.group)
+        x_max = max((float(c.band.frames.max()) for c in drawn), default=None)
+        beyond = []
         for j, ref in enumerate(references):
             pts = ref.for_task(task)
-            if pts:
-                xs, ys = zip(*pts)
-                ax.plot(
-                    xs,
-                    ys,
-                    ":",
-                    marker=_REF_MARKERS[j % len(_REF_MARKERS)],
-                    color="0.35",
-                    ms=7,
-                    lw=1,
-                )
-        title = task + (f"\nrunning: {', '.join(running)}" if running else "")
+            inside = [p for p in pts if x_max is None or p[0] <= x_max * 1.0001]
+            outside = [p for p in pts if p not in inside]
+            if inside:
+                xs, ys = zip(*inside)
+                marker = _REF_MARKERS[j % len(_REF_MARKERS)]
+                ax.plot(xs, ys, ":", marker=marker, color="0.35", ms=7, lw=1)
+                drawn_refs.add(ref.name)
+            if outside:
+                at = ", ".join(f"{format_frames(int(f))}: {v:.0f}" for f, v in outside)
+                beyond.append(f"{ref.label} {at}")
+        if x_max is not None:
+            ax.set_xlim(0, x_max * 1.02)
+        if beyond:
+            past.append(f"{task}: {'; '.join(beyond)}")
+        seeds = _seeds_text(drawn)
+        title = task + (f" ({seeds})" if seeds else "")
+        title += f"\nrunning: {', '.join(running)}" if running else ""
         ax.set_title(title, fontsize=10)
-        ax.set_xlabel("env frames")
-        ax.set_ylabel(summary.metric)
+        ax.set_xlabel("env frames (after action repeat)")
+        ax.set_ylabel(metric_label(summary.metric), fontsize=9)
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: format_frames(int(v))))
         ax.grid(True, alpha=0.25)
     for k in range(len(tasks), nrows * ncols):
         axes[k // ncols][k % ncols].axis("off")
-    handles = [Line2D([], [], color=colors[g], lw=2, label=g) for g in summary.groups]
+    handles: list[Artist] = [Line2D([], [], color=colors[g], lw=2, label=g) for g in summary.groups]
+    handles.append(Patch(facecolor="0.5", alpha=0.3, label=BAND))
     handles += [
         Line2D(
             [],
@@ -111,18 +150,27 @@ def plot_learning_curves(summary: Summary, references: Sequence[Reference] = ())
             label=f"{r.label} (published)",
         )
         for j, r in enumerate(references)
-        if any(r.for_task(t) for t in tasks)
+        if r.name in drawn_refs
     ]
     if _running_groups(summary):
         handles.append(Line2D([], [], color="k", ls="--", label="still running"))
+    # below the axes, in inches: the legend, then the caption (published points past the data)
+    caption_in = (len(past) + 1) * 0.16 + 0.05 if past else 0.0
+    legend_in = math.ceil(len(handles) / 3) * 0.26 + 0.1
+    height = fig.get_figheight() + caption_in + legend_in
+    fig.set_figheight(height)
     fig.legend(
         handles=handles,
         loc="lower center",
-        ncol=min(4, len(handles)),
-        bbox_to_anchor=(0.5, -0.02),
+        ncol=min(3, len(handles)),
+        bbox_to_anchor=(0.5, caption_in / height),
         frameon=False,
     )
-    fig.tight_layout(rect=(0, 0.06 + 0.03 * math.ceil(len(handles) / 4), 1, 1))
+    if past:
+        text = "Published results past the runs' frames (not drawn; frames: return):\n"
+        fig.text(0.5, 0.01, text + "\n".join(past), ha="center", va="bottom", fontsize=8,
+                 color="0.25")  # fmt: skip
+    fig.tight_layout(rect=(0, (caption_in + legend_in) / height, 1, 1))
     return fig
 
 
@@ -145,6 +193,8 @@ def plot_aggregate(summary: Summary) -> Figure:
         # Figure-fraction offset that keeps the x label ~0.5 inch below the axes at any height.
         xlabel_y_coordinate=-0.5 / (row_height * len(groups)),
     )
+    fig.text(0.5, -0.9 / (row_height * len(groups)) - 0.05, _interval_caption(summary, "bars"),
+             ha="center", va="top", fontsize=12, color="0.25")  # fmt: skip
     return fig
 
 
@@ -165,7 +215,17 @@ def plot_profiles(summary: Summary) -> Figure:
         ticklabelsize="medium",
     )
     ax.legend(fontsize="small", frameon=False)
+    ax.set_title(_interval_caption(summary, "shaded"), fontsize=9, color="0.25")
     return fig
+
+
+def _interval_caption(summary: Summary, what: str) -> str:
+    """What an aggregate figure's intervals are, over which tasks and seeds."""
+    tasks = summary.agg_tasks
+    return (
+        f"{what}: 95% stratified-bootstrap CIs (rliable) over {len(tasks)} task"
+        f"{'s' if len(tasks) != 1 else ''} x seeds"
+    )
 
 
 def _score_label(summary: Summary) -> str:

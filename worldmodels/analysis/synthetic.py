@@ -6,6 +6,7 @@ report without training anything:
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from collections.abc import Sequence
@@ -80,13 +81,29 @@ def write_sweep(
     return paths
 
 
-if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: python -m worldmodels.analysis.synthetic OUT_DIR")
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m worldmodels.analysis.synthetic",
+        description="Write a synthetic sweep (2 ablations x 2 tasks x 3 seeds of known curves) "
+        "in the training loop's run-dir layout, to try the report without training: then "
+        "python -m worldmodels.report OUT_DIR.",
+    )
+    p.add_argument("out_dir", type=Path, help="where the run dirs go (created)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry point: argparse handles --help and bad arguments before anything is written."""
+    args = _parser().parse_args(argv)
     dirs = write_sweep(
-        Path(sys.argv[1]),
+        args.out_dir,
         {"+ablation=none": 800.0, "+ablation=no_free_nats": 600.0},
         ["walker_walk", "cheetah_run"],
         [0, 1, 2],
     )
-    print(f"wrote {len(dirs)} synthetic runs under {sys.argv[1]}")
+    print(f"wrote {len(dirs)} synthetic runs under {args.out_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -18,6 +18,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from worldmodels.errors import UserError
+from worldmodels.logger.build import check_logger_config
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,14 @@ REPLAY: dict[str, Field] = {
     "sampling": Field("choice", choices=("uniform", "recency")),
     "recency_exponent": Field("float", low=0),
 }
-LOGGER: dict[str, Field] = {"tensorboard": BOOL, "video": BOOL, "progress": BOOL}
+#: logger.tensorboard/csv/wandb/mlflow (the backends of configs/logger/) are checked by
+#: worldmodels.logger.build.check_logger_config
+LOGGER: dict[str, Field] = {
+    "tensorboard": BOOL,
+    "video": BOOL,
+    "progress": BOOL,
+    **{backend: Field("any") for backend in ("csv", "wandb", "mlflow")},
+}
 SIZE: dict[str, Field] = {
     k: INT_POS for k in ("units", "layers", "cnn_depth", "deter", "stoch", "classes", "hidden")
 }
@@ -332,6 +340,7 @@ def validate(cfg: Mapping[str, Any]) -> None:
     _check_env_task(cfg["env"])
     _check_table("replay", cfg["replay"], REPLAY)
     _check_table("logger", cfg["logger"], LOGGER)
+    check_logger_config(cfg["logger"])
     _check_table("size", cfg["size"], SIZE, extra_ok=frozenset(cfg["size"]))  # sizes may grow
     _check_agent(cfg["agent"])
     trainer = cfg["trainer"]

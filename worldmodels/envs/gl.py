@@ -91,7 +91,9 @@ def rendered_in_process() -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     """Exit 0 and print the backend when MuJoCo renders; 1 (with the reason) otherwise."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m worldmodels.envs.gl", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--quiet", action="store_true", help="print nothing, only the exit code")
     args = parser.parse_args(argv)
     preset = os.environ.get("MUJOCO_GL")

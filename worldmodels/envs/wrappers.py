@@ -7,6 +7,9 @@ rendered once per policy step, not once per repeated frame:
         -> PixelObs ("image", rendered after the repeat)
 
 Time limits and action rescaling come from gymnasium (TimeLimit, RescaleAction, TransformAction).
+Every wrapper here follows gymnasium's wrapper conventions: it records its constructor arguments
+(`gymnasium.utils.RecordConstructorArgs`), so `env.spec` lists the stack and `gym.make(env.spec)`
+rebuilds it (gymnasium's `check_env` does exactly that for registered ids).
 """
 
 from __future__ import annotations
@@ -23,11 +26,12 @@ from worldmodels.envs.spaces import IMAGE_KEY, VECTOR_KEY
 Obs = dict[str, np.ndarray]
 
 
-class ActionRepeat(gym.Wrapper):
+class ActionRepeat(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """Repeat each action `repeat` times, summing rewards; stop early when the episode ends."""
 
     def __init__(self, env: gym.Env, repeat: int):
-        super().__init__(env)
+        gym.utils.RecordConstructorArgs.__init__(self, repeat=repeat)
+        gym.Wrapper.__init__(self, env)
         if repeat < 1:
             raise ValueError(f"action_repeat must be >= 1, got {repeat}")
         self.repeat = repeat
@@ -42,11 +46,12 @@ class ActionRepeat(gym.Wrapper):
         return obs, total, terminated, truncated, info
 
 
-class VectorObs(gym.ObservationWrapper):
+class VectorObs(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
     """A Box observation flattened to {"vector": float32 [D]}; a Discrete one becomes one-hot."""
 
     def __init__(self, env: gym.Env):
-        super().__init__(env)
+        gym.utils.RecordConstructorArgs.__init__(self)
+        gym.ObservationWrapper.__init__(self, env)
         space = env.observation_space
         if isinstance(space, spaces.Box):
             dim = int(np.prod(space.shape))
@@ -71,7 +76,7 @@ class VectorObs(gym.ObservationWrapper):
         return {VECTOR_KEY: vec}
 
 
-class PixelObs(gym.ObservationWrapper):
+class PixelObs(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
     """Adds "image" (uint8 [S, S, 3]) from `render()`; keeps the inner "vector" when asked.
 
     `render` is called once per outer step (after action repeat), so intermediate frames of a
@@ -81,7 +86,10 @@ class PixelObs(gym.ObservationWrapper):
     def __init__(
         self, env: gym.Env, render: Callable[[], np.ndarray], size: int, keep_vector: bool
     ):
-        super().__init__(env)
+        gym.utils.RecordConstructorArgs.__init__(
+            self, render=render, size=size, keep_vector=keep_vector
+        )
+        gym.ObservationWrapper.__init__(self, env)
         self._render = render
         self._size = size
         self._keep_vector = keep_vector
@@ -103,13 +111,17 @@ class PixelObs(gym.ObservationWrapper):
         return obs
 
 
-class RngState(gym.Wrapper):
+class RngState(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """Exposes the env's random state as the attribute `rng_state` (get and set), so a vector
     env can save and restore it across processes (`get_attr` / `set_attr`) for exact resume.
 
     The state is the base env's `np_random` plus, when the base env has one, the generator in
     its `extra_rng` attribute (dm_control tasks draw initial states from their own RandomState).
     """
+
+    def __init__(self, env: gym.Env):
+        gym.utils.RecordConstructorArgs.__init__(self)
+        gym.Wrapper.__init__(self, env)
 
     @property
     def rng_state(self) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""One call site for metrics: TensorBoard scalars, RUN_DIR/metrics.jsonl and a console line.
+"""One call site for metrics: RUN_DIR/metrics.jsonl, a console line and the selected backends.
 
 Training metrics arrive as 0-dim tensors from `agent.update` and are summed on device by
 `MetricMean`; the host reads them once per log interval (one sync), never inside an update.
@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 from tqdm import tqdm
+
+from worldmodels.logger.backend import Backend
 
 
 class MetricMean:
@@ -76,7 +78,8 @@ def non_finite(metrics: dict[str, float]) -> list[str]:
 
 
 class Logger:
-    """Writes every log event to metrics.jsonl, TensorBoard (RUN_DIR/tb) and the console."""
+    """Writes every log event to RUN_DIR/metrics.jsonl and the console, and hands it to the
+    selected backends (TensorBoard, CSV, W&B, MLflow: worldmodels.logger.build)."""
 
     def __init__(
         self,
@@ -84,17 +87,19 @@ class Logger:
         tensorboard: bool = True,
         console: bool = True,
         purge_step: int | None = None,
+        backends: list[Backend] | None = None,
     ):
-        """`purge_step` (a resume): TensorBoard hides the events an earlier process wrote at
-        this env frame and later (they were written after the checkpoint being resumed)."""
+        """`backends`: where events go besides metrics.jsonl; None: TensorBoard when
+        `tensorboard`. `purge_step` (a resume): TensorBoard hides the events an earlier process
+        wrote at this env frame and later (they were written after the checkpoint resumed)."""
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._jsonl = open(self.run_dir / "metrics.jsonl", "a", buffering=1)  # noqa: SIM115 (kept open)
-        self._tb = None
-        if tensorboard:
-            from torch.utils.tensorboard import SummaryWriter
+        if backends is None:
+            from worldmodels.logger.tensorboard_backend import TensorBoardBackend
 
-            self._tb = SummaryWriter(str(self.run_dir / "tb"), purge_step=purge_step)
+            backends = [TensorBoardBackend(self.run_dir, purge_step)] if tensorboard else []
+        self.backends = list(backends)
         self.console = console
         self._start = time.time()
 
@@ -108,35 +113,41 @@ class Logger:
         )
         record.update({k: _jsonable(v) for k, v in sorted(metrics.items())})
         self._jsonl.write(json.dumps(record) + "\n")
-        step = counters["env_frames"]
-        if self._tb is not None:
-            for key, value in metrics.items():
-                if isinstance(value, (int, float)) and math.isfinite(value):
-                    self._tb.add_scalar(key, value, step)
+        finite = {
+            k: v for k, v in metrics.items() if isinstance(v, int | float) and math.isfinite(v)
+        }
+        steps = {**counters, "wall_time": record["wall_time"]}
+        for backend in self.backends:
+            backend.log_metrics(steps, finite)
         if self.console:
             shown = [f"{k}={v:.4g}" for k, v in sorted(metrics.items()) if _console_worthy(k)]
-            steps = " ".join(f"{k}={v}" for k, v in counters.items())
-            tqdm.write(f"[{steps}] " + " ".join(shown))  # above the progress bar, not through it
+            line = " ".join(f"{k}={v}" for k, v in counters.items())
+            tqdm.write(f"[{line}] " + " ".join(shown))  # above the progress bar, not through it
+
+    def log_config(self, config: Mapping[str, Any], metadata: Mapping[str, Any]) -> None:
+        """Once per run: the resolved config and the run's metadata, to every backend."""
+        for backend in self.backends:
+            backend.log_config(config, metadata)
 
     def video(self, name: str, frames: np.ndarray, step: int, fps: int = 20) -> Path:
-        """Writes uint8 frames [T, H, W, C] to RUN_DIR/videos/<name>_<step>.gif and TensorBoard."""
-        from worldmodels.logger.video import add_gif_to_tensorboard, write_gif
+        """Writes uint8 frames [T, H, W, C] to RUN_DIR/videos/<name>_<step>.gif and the backends."""
+        from worldmodels.logger.video import write_gif
 
         path = self.run_dir / "videos" / f"{name.replace('/', '_')}_{step:09d}.gif"
         data = write_gif(path, frames, fps)
-        if self._tb is not None:
-            add_gif_to_tensorboard(self._tb, name, data, frames.shape, step)
+        for backend in self.backends:
+            backend.log_video(name, path, data, frames.shape, step)
         return path
 
     def flush(self) -> None:
         self._jsonl.flush()
-        if self._tb is not None:
-            self._tb.flush()
+        for backend in self.backends:
+            backend.flush()
 
     def close(self) -> None:
         self._jsonl.close()
-        if self._tb is not None:
-            self._tb.close()
+        for backend in self.backends:
+            backend.close()
 
 
 def _jsonable(value: Any) -> Any:

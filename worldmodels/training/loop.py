@@ -18,6 +18,7 @@ from worldmodels.agents.base import Agent
 from worldmodels.data.store import Store
 from worldmodels.envs.vector import VecEnv
 from worldmodels.logger.metrics import Logger, MetricMean
+from worldmodels.logger.openloop import openloop_video
 from worldmodels.training import run_state
 from worldmodels.training.clocks import Every
 from worldmodels.training.episodes import EpisodeTracker
@@ -170,10 +171,9 @@ class Loop:
         if frames is not None:
             self.logger.video("eval/policy", frames, frame)
         batch = self.store.video_batch() if video else None
-        with torch.no_grad():
-            openloop = self.agent.video_prediction(batch) if batch is not None else None
-        if openloop is not None:
-            self.logger.video("wm/openloop", openloop.to("cpu").numpy(), frame)
+        openloop = openloop_video(self.agent, batch) if batch is not None else None
+        if openloop is not None:  # every sequence, labelled
+            self.logger.video("wm/openloop", openloop, frame)
 
     def _checkpoint(self) -> None:
         self._log()  # read the metrics first: a non-finite loss never overwrites a good checkpoint

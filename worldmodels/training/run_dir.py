@@ -34,7 +34,8 @@ from worldmodels.training.status import liveness, read_status
 
 #: What a run writes into its dir (the checkpoint aside).
 RUN_FILES = ("metrics.jsonl", "config.yaml", "overrides.yaml", "status.json", "resumes.jsonl",
-             "world_model.pt", "tb", "videos")  # fmt: skip
+             "world_model.pt", "tb", "videos", "train.log", "metadata.json", "metrics.csv",
+             "wandb", "wandb_run_id", "mlruns", "mlflow_run_id")  # fmt: skip
 ASIDE_DIR = ".aborted"
 
 
