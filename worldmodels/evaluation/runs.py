@@ -19,8 +19,9 @@ from worldmodels.models.build import load_world_model
 @dataclass
 class LoadedRun:
     """What a run dir provides: its config, a 1-env copy of its env, its own agent with the
-    checkpoint's weights (None without a checkpoint) and the world model (the agent's, or
-    RUN_DIR/world_model.pt; None for an agent that acts on raw observations)."""
+    checkpoint's weights (None without a checkpoint) and the world model of RUN_DIR/world_model.pt
+    (the agent's own, holding the file's weights, when the agent has one; None for an agent that
+    acts on raw observations)."""
 
     run_dir: Path
     config: dict[str, Any]
@@ -133,8 +134,12 @@ def load_run(
             agent = build_agent(state["config"]["agent"], obs_spec, act_spec, device)
             agent.load_state_dict(state["agent"])
         world_model = agent.world_model if agent is not None else None
-        if world_model is None and (run_dir / WORLD_MODEL_FILE).exists():
-            world_model = load_world_model(run_dir / WORLD_MODEL_FILE, device)
+        if (run_dir / WORLD_MODEL_FILE).exists():  # CRC-checked: a garbled file is an error
+            saved = load_world_model(run_dir / WORLD_MODEL_FILE, device)
+            if world_model is None:
+                world_model = saved
+            else:  # one world model for all: the agent's, holding world_model.pt's weights
+                world_model.load_state_dict(saved.state_dict())
         if world_model is not None:
             if world_model.obs_spec != obs_spec or world_model.act_spec != act_spec:
                 raise UserError(

@@ -179,7 +179,7 @@ class Loop:
         self._log()  # read the metrics first: a non-finite loss never overwrites a good checkpoint
         self.last_ckpt_frame = self.counters["env_frames"]
         run_state.save(self)
-        self.agent.export(self.run_dir)  # what the agent owns beside it (world_model.pt)
+        self.agent.export(self.run_dir)  # what the agent owns, for tools beside the checkpoint
         self.status.write("running", self.counters["env_frames"])
 
     def close(self) -> None:
