@@ -78,6 +78,23 @@ def test_uniform_probabilities_predict_exactly_zero_with_symexp_bins():
     assert torch.equal(head(torch.randn(5, 8)).mean, torch.zeros(5))
 
 
+def test_mirrored_logits_predict_exactly_zero_with_symexp_bins():
+    """Logits mirrored around the centre bin (what an outscale-0 head keeps for every bin that no
+    target reaches: equal gradients, equal updates) predict exactly 0: each pair p_i b_i and
+    p_j (-b_i) cancels before the sum, as the source's `TwoHot.pred` intends (outs.py 285-309).
+    A left-to-right sum would leave float32 rounding of the +-4.85e8 end bins, std about 0.5 here.
+    (The official JAX code, jit-compiled on CPU, fuses each pair into an FMA and keeps one product's
+    rounding error: -0.166 at uniform logits, std 0.083 over mirrored ones. That noise, not a
+    difference in the math, is why its actor entropy stays flat early on; see the side-by-side
+    section of benchmarks/RESULTS.md.)"""
+    bins = twohot_bins(255, space="symexp")
+    half = torch.randn(1000, 128, generator=torch.Generator().manual_seed(0)) * 1e-4
+    logits = torch.cat([half, half[:, :-1].flip(-1)], -1)  # logit_i == logit_{254-i}
+    assert torch.equal(TwoHot(logits, bins, "symexp").mean, torch.zeros(1000))
+    naive = (torch.softmax(logits, -1) * bins).sum(-1)
+    assert naive.std().item() > 0.05  # the rounding this order of summation avoids
+
+
 # ---- RMSNorm (embodied/jax/nets.py Norm, lines 361-409) --------------------------------------
 def test_rms_norm_is_x_times_rsqrt_mean_square_plus_1e4_times_scale():
     norm = make_norm("rms", 6)
