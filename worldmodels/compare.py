@@ -131,19 +131,17 @@ def plot(rows: list[list[Any]], path: Path, title: str, settings: str = "") -> P
     matplotlib.use("Agg")  # headless: written to a file, never shown
     import matplotlib.pyplot as plt
 
-    names = [r[0] for r in rows]
     mean = np.array([r[2] for r in rows])
     err = np.array([[m - r[3] for m, r in zip(mean, rows)], [r[4] - m for m, r in zip(mean, rows)]])
-    fig, ax = plt.subplots(figsize=(1.3 * len(rows) + 2, 3.5))
-    bars = ax.bar(
-        names, mean, yerr=err, capsize=4, color=plt.get_cmap("tab10")(np.arange(len(rows)))
-    )
-    ax.bar_label(bars, labels=[f"{r[7]:.3g} ms/action" for r in rows], fontsize=7,
-                 label_type="center", rotation=90)  # fmt: skip
+    fig, ax = plt.subplots(figsize=(1.6 * len(rows) + 2, 3.8))
+    # ms/action under each name: a label inside the bar collides with short or negative bars
+    labels = [f"{r[0]}\n{r[7]:.3g} ms/action" for r in rows]
+    ax.bar(labels, mean, yerr=err, capsize=4, color=plt.get_cmap("tab10")(np.arange(len(rows))))
+    ax.axhline(0.0, color="0.5", lw=0.6)
     ax.set_ylabel("episode return (mean, 95% CI)")
     ax.set_xlabel("agent (one world model)")
     ax.set_title(f"{title}\n{settings}" if settings else title, fontsize=8)
-    ax.tick_params(axis="x", labelrotation=20)
+    ax.tick_params(axis="x", labelsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

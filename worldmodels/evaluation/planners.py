@@ -11,9 +11,6 @@ from worldmodels.agents.planners import PLANNER_KEYS, PLANNERS, PlannerAgent
 from worldmodels.errors import UserError
 from worldmodels.evaluation.runs import LoadedRun
 
-#: Planner settings under trainer=debug (applied before the command's own overrides).
-DEBUG_PLANNER = {"horizon": 4, "candidates": 32, "iterations": 2, "elites": 4}
-
 
 def planner_settings(name: str, overrides: dict[str, Any], debug: bool) -> dict[str, Any]:
     """Planner hyperparameters of configs/agent/<name>.yaml, then the debug sizes, then the
@@ -29,6 +26,9 @@ def planner_settings(name: str, overrides: dict[str, Any], debug: bool) -> dict[
     assert isinstance(agent_cfg, dict)
     settings = {k: agent_cfg[k] for k in PLANNER_KEYS}
     if debug:
+        # the training debug budget, so a debug run's planner and its evaluation agree
+        from worldmodels.training.debug import DEBUG_PLANNER
+
         settings.update(DEBUG_PLANNER)
     settings.update(overrides)
     return settings
