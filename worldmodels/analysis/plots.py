@@ -106,7 +106,9 @@ def plot_learning_curves(summary: Summary, references: Sequence[Reference] = ())
         for cell in drawn:
             b = cell.band
             style = "--" if cell.running else "-"
-            ax.plot(b.frames, b.mean, style, color=colors[cell.group], lw=1.8)
+            # a curve of one or two evaluations would be an invisible or bare segment: mark them
+            marker = "o" if b.frames.size <= 2 else None
+            ax.plot(b.frames, b.mean, style, color=colors[cell.group], lw=1.8, marker=marker)
             ax.fill_between(b.frames, b.lo, b.hi, color=colors[cell.group], alpha=0.2, lw=0)
             if cell.running:
                 running.append(cell.group)
