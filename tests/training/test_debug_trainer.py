@@ -37,14 +37,14 @@ def test_debug_wins_over_every_recipe(recipe):
     assert cfg["trainer"]["checkpoint_every"] == cfg["trainer"]["steps"] == 160
     assert cfg["size"] == OmegaConf.to_container(OmegaConf.load(ROOT / "configs/size/xs.yaml"))
     plain = resolved(compose_config(overrides))  # what Hydra alone composes: the recipe's clocks
-    assert plain["trainer"]["steps"] >= 500_000
+    assert plain["trainer"]["steps"] >= 100_000  # the CPU benchmark's 100k, the others' 500k+
 
 
 def test_command_line_values_still_win():
     cfg = _debug(["+experiment=plan_vs_learn", "trainer=debug", "trainer.steps=320", "size=s",
                   "agent=cem", "agent.candidates=100"])  # fmt: skip
     assert cfg["trainer"]["steps"] == 320 and cfg["trainer"]["checkpoint_every"] == 160
-    assert cfg["size"]["units"] != 64 and cfg["agent"]["units"] == cfg["size"]["units"]
+    assert cfg["size"]["units"] != 64 and cfg["agent"]["world_model"]["units"] == cfg["size"]["units"]
     assert cfg["agent"]["candidates"] == 100 and cfg["agent"]["iterations"] == 2
     assert _debug(["agent=cem"])["agent"]["candidates"] == 1000  # no debug: untouched
 
