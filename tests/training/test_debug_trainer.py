@@ -44,7 +44,8 @@ def test_command_line_values_still_win():
     cfg = _debug(["+experiment=plan_vs_learn", "trainer=debug", "trainer.steps=320", "size=s",
                   "agent=cem", "agent.candidates=100"])  # fmt: skip
     assert cfg["trainer"]["steps"] == 320 and cfg["trainer"]["checkpoint_every"] == 160
-    assert cfg["size"]["units"] != 64 and cfg["agent"]["world_model"]["units"] == cfg["size"]["units"]
+    units = cfg["size"]["units"]
+    assert units != 64 and cfg["agent"]["world_model"]["units"] == units
     assert cfg["agent"]["candidates"] == 100 and cfg["agent"]["iterations"] == 2
     assert _debug(["agent=cem"])["agent"]["candidates"] == 1000  # no debug: untouched
 
