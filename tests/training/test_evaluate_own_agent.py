@@ -118,7 +118,9 @@ def test_video_of_a_gym_env_learned_from_state_through_the_command_line(tmp_path
     """`python -m worldmodels.evaluate checkpoint=RUN video=true` on a Pendulum-v1 SAC run (state
     only): the video comes from the env's renderer, the agent still reads its vector."""
     run_dir = run(
-        ["agent=sac", "env=gym", "env.task=Pendulum-v1", *TINY, f"run_dir={tmp_path / 'gym'}"]
+        # a sweep-style dir name: `=` and `,` need no quoting on the command line
+        ["agent=sac", "env=gym", "env.task=Pendulum-v1", *TINY,
+         f"run_dir={tmp_path / 'env.task=Pendulum-v1,seed=0'}"]  # fmt: skip
     )
     done = subprocess.run(
         [

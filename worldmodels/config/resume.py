@@ -256,15 +256,17 @@ def _unquote(value: str) -> Any:
 _NEEDS_QUOTES = re.compile(r"[=,\[\]{}()'\" ]")
 
 
-def quote_path_overrides(args: list[str]) -> list[str]:
+def quote_path_overrides(
+    args: list[str], keys: tuple[str, ...] = ("resume", "run_dir")
+) -> list[str]:
     """`resume=runs/env.task=walker_walk` -> `resume='runs/env.task=walker_walk'` (the same for
-    run_dir=), so run dirs named after their overrides need no shell quoting."""
+    the other path `keys`), so run dirs named after their overrides need no shell quoting."""
     out = []
     for arg in args:
         key, sep, value = arg.partition("=")
         if (
             sep
-            and key in ("resume", "run_dir")
+            and key in keys
             and value[:1] not in ("'", '"')
             and _NEEDS_QUOTES.search(value)
         ):

@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from worldmodels.agents.planners import PLANNER_KEYS
 from worldmodels.config.compose import CONFIG_DIR
+from worldmodels.config.resume import quote_path_overrides
 from worldmodels.errors import EXIT_USER_ERROR, UserError, hydra_user_error_exit
 
 COMMANDS_DIR = str(Path(CONFIG_DIR) / "commands")
@@ -57,7 +58,9 @@ def normalize_args(name: str, args: list[str]) -> list[str]:
                 f"unknown argument {key!r}; valid: {', '.join(keys)} and planner settings "
                 f"{', '.join(PLANNER_KEYS)}"
             )
-    return out
+    # run dirs of sweeps are named after their overrides (`env.task=walker_walk,seed=0`): quoted
+    # for Hydra here, so they need no shell quoting
+    return quote_path_overrides(out, keys=("checkpoint", "run"))
 
 
 def compose_command(name: str, args: list[str]) -> DictConfig:
