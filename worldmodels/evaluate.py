@@ -66,10 +66,11 @@ def evaluate_cfg(cfg: DictConfig) -> dict[str, Any]:
             f"unknown agent {name!r}; valid: {', '.join(PLANNERS)} (a planner on the run's world "
             "model), or no agent= for the run's own agent"
         )
-    settings = None if own else planner_settings(name, planner_overrides(cfg), debug)
-    if own and planner_overrides(cfg):
+    overrides = planner_overrides(cfg)
+    settings = None if own else planner_settings(name, overrides, debug)
+    if own and overrides:
         raise UserError(
-            f"planner settings {sorted(planner_overrides(cfg))} need agent=cem|mppi|"
+            f"planner settings {sorted(overrides)} need agent=cem|mppi|"
             "random_shooting (the run's own agent keeps its own settings)"
         )
     device = resolve_device(str(cfg.device))
