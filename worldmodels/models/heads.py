@@ -31,7 +31,7 @@ from worldmodels.models.dists import (
     unimix_logits,
 )
 from worldmodels.models.init import set_outscale
-from worldmodels.models.nets import ConvDecoder, ConvEncoder, mlp
+from worldmodels.models.nets import ConvDecoder, ConvEncoder, PaddedLinear, mlp
 from worldmodels.models.pool_conv import PooledConvEncoder, UpsampleConvDecoder
 from worldmodels.models.valid_conv import ValidConvDecoder, ValidConvEncoder
 
@@ -178,6 +178,9 @@ class DistHead(nn.Module):
         self.net = mlp(feat_dim, bins if kind == "twohot" else 1, units, layers, norm, act)
         out = self.net[-1]
         assert isinstance(out, nn.Linear)
+        if kind == "twohot":  # 255 bins: a padded GEMM (the same parameters)
+            out = PaddedLinear(out.in_features, out.out_features)
+            self.net[-1] = out
         if zero_init:
             nn.init.zeros_(out.weight)
             nn.init.zeros_(out.bias)

@@ -106,6 +106,24 @@ def mlp(
     return nn.Sequential(*mods)
 
 
+class PaddedLinear(nn.Linear):
+    """nn.Linear (same parameters, names and shapes) that multiplies with its output dim padded
+    by zero rows to a multiple of `multiple`, then drops the padding: MKL's CPU GEMM at 255 output
+    columns (the two-hot heads) runs at under half the rate it reaches at 256 (RESULTS.md); the
+    extra column is zeros, so the result equals the plain layer up to summation order."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, multiple: int = 16):
+        super().__init__(in_features, out_features, bias=bias)
+        self.pad = -out_features % multiple
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.pad:
+            return super().forward(x)
+        weight = nn.functional.pad(self.weight, (0, 0, 0, self.pad))  # [O + pad, I]
+        bias = None if self.bias is None else nn.functional.pad(self.bias, (0, self.pad))
+        return nn.functional.linear(x, weight, bias)[..., : self.out_features]
+
+
 class BlockLinear(nn.Module):
     """Block-diagonal linear layer (embodied/jax/nets.py `BlockLinear`): the input [..., I] is cut
     into `blocks` groups of I/G, each mapped by its own [I/G, O/G] kernel; outputs concatenated to

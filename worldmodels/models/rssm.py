@@ -42,7 +42,14 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from worldmodels.models.dists import OneHotST, categorical_kl, gaussian_kl, unimix_logits
+from worldmodels.models.dists import (
+    OneHotST,
+    categorical_kl,
+    gaussian_kl,
+    sample_onehot,
+    unimix_logits,
+    unimix_probs,
+)
 from worldmodels.models.nets import BlockLinear, act_factory, dense, make_norm, norm_kind
 
 State = dict[str, torch.Tensor]
@@ -228,6 +235,13 @@ class RSSM(nn.Module):
 
     def sample(self, stat: torch.Tensor, sample: bool = True) -> torch.Tensor:
         """Draw z [..., Z] from the distribution with parameters `stat` (mode if not `sample`)."""
+        if self.latent == "categorical" and sample and not torch.is_grad_enabled():
+            # No gradient wanted (imagination for a REINFORCE actor, planning, acting): the same
+            # distribution without the straight-through terms, by inverse CDF (one uniform per
+            # latent instead of a Gumbel per class, no logs): 4x faster at 32 x 4 (RESULTS.md)
+            shape = (*stat.shape[:-1], self.stoch, self.classes)
+            probs = unimix_probs(stat.float().reshape(shape), self.unimix)
+            return sample_onehot(probs).reshape(*stat.shape[:-1], self.stoch_dim).to(stat.dtype)
         if self.latent == "categorical":
             dist = OneHotST(self._logits(stat))
             z = dist.sample() if sample else dist.mode()
@@ -364,6 +378,48 @@ class RSSM(nn.Module):
 
         Returns states [H+1, N] (index 0 is `start`) and actions [H, N, A] (a_t taken in state t).
         """
+        states, actions, _ = self.imagine_features(start, policy_or_actions, horizon)
+        return states, actions
+
+    def imagine_features(
+        self,
+        start: State,  # [N]
+        policy_or_actions: Callable[[torch.Tensor], torch.Tensor] | torch.Tensor,
+        horizon: int,
+    ) -> tuple[State, torch.Tensor, torch.Tensor]:
+        """`imagine`, plus the features [H+1, N, F] of the states. Without gradients (the
+        current release's REINFORCE actor, planning) the steps write into one feature buffer
+        that the policy reads and the heads get, and "deter"/"stoch" are views of it: no
+        per-step concatenation for the policy and no stack-then-concatenate of the whole
+        rollout (in-place writes would break autograd, so with gradients it stacks)."""
+        if torch.is_grad_enabled() or not self.recurrent:
+            stacked, taken = self._imagine_stacked(start, policy_or_actions, horizon)
+            return stacked, taken, self.feat(stacked)
+        deter, stoch = start["deter"], start["stoch"]
+        n, d = deter.shape[0], self.deter_dim
+        feat = deter.new_empty(horizon + 1, n, self.feat_dim)  # [H+1, N, D + Z]
+        feat[0, :, :d] = deter
+        feat[0, :, d:] = stoch
+        stats, actions = [start["stat"]], []
+        for i in range(horizon):
+            if callable(policy_or_actions):
+                action = policy_or_actions(feat[i])
+            else:
+                action = policy_or_actions[i]
+            deter, stoch, stat = self._img_cell(deter, stoch, action)
+            feat[i + 1, :, :d] = deter
+            feat[i + 1, :, d:] = stoch
+            stats.append(stat)
+            actions.append(action)
+        states = {"deter": feat[..., :d], "stoch": feat[..., d:], "stat": torch.stack(stats)}
+        return states, torch.stack(actions), feat
+
+    def _imagine_stacked(
+        self,
+        start: State,  # [N]
+        policy_or_actions: Callable[[torch.Tensor], torch.Tensor] | torch.Tensor,
+        horizon: int,
+    ) -> tuple[State, torch.Tensor]:
         deter, stoch = start["deter"], start["stoch"]
         deters, stochs, stats, actions = [deter], [stoch], [start["stat"]], []
         for i in range(horizon):

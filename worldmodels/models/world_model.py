@@ -308,8 +308,7 @@ class WorldModel(WorldModelBase):
                     f"actions must be [H={horizon}, N={n}, A], "
                     f"got {tuple(policy_or_actions.shape)} (start {tuple(lead)})"
                 )
-        states, action = self.rssm.imagine(start, policy_or_actions, horizon)
-        feat = self.rssm.feat(states)  # [H+1, N, F]
+        states, action, feat = self.rssm.imagine_features(start, policy_or_actions, horizon)
         reward = self.reward(feat[1:]).mean  # [H, N]
         cont = self.cont(feat[1:]).mean if self.cont is not None else torch.ones_like(reward)
         return Rollout(feat, action, reward, cont, states)
