@@ -47,6 +47,8 @@ METRICS: dict[str, tuple[str, str | None]] = {
     "return_scale": ("agent/return_scale", None),  # the official logs no return scale
     "episode_return": ("episode/return", "episode/score"),
 }
+#: torch.compile of the RSSM cells and the heads' MLPs (faster on CPU, RESULTS.md), our default
+COMPILED = ("agent.compile=true", "agent.world_model.compile=true")
 OFFICIAL_NON_RECON = {
     "rew", "con", "dyn", "rep", "policy", "value", "repval",
 }  # fmt: skip
@@ -56,7 +58,10 @@ def dv3_root() -> Path:
     return Path(os.environ.get("DV3_ROOT", Path.home() / ".cache" / "official_dreamerv3"))
 
 
-def ours_command(task: str, seed: int, updates: int, run_dir: Path, prefill: int) -> list[str]:
+def ours_command(
+    task: str, seed: int, updates: int, run_dir: Path, prefill: int, extra: list[str] = ()
+) -> list[str]:
+    """Our training command; `extra`: more Hydra overrides (e.g. torch.compile switches)."""
     frames = prefill + updates  # one update per env step after the prefill
     return [
         sys.executable, "-m", "worldmodels.train", "preset=dreamer_v3", "env=dmc_proprio",
@@ -65,7 +70,7 @@ def ours_command(task: str, seed: int, updates: int, run_dir: Path, prefill: int
         "trainer.log_every=32", f"trainer.eval_every={10 * frames}",
         f"trainer.checkpoint_every={10 * frames}", "trainer.save_replay=false",
         "logger.video=false", "logger.tensorboard=false", "logger.progress=false",
-        f"run_dir={run_dir}",
+        f"run_dir={run_dir}", *extra,
     ]  # fmt: skip
 
 
@@ -264,6 +269,13 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "side_by_side")
     p.add_argument("--fast", action="store_true", help="CI: 3 updates, a short prefill (ours)")
     p.add_argument("--summarize-only", action="store_true")
+    p.add_argument(
+        "--ours-override",
+        nargs="*",
+        default=list(COMPILED),
+        help="extra overrides for our side (default: torch.compile on, as the CPU recipe; "
+        "pass none for eager)",
+    )
     args = p.parse_args()
     if args.fast:
         args.updates = 3
@@ -275,7 +287,9 @@ def main() -> None:
                 run_dir = args.out / "runs" / f"ours_{tag}"
                 shutil.rmtree(run_dir, ignore_errors=True)
                 prefill = 64 if args.fast else PREFILL
-                cmd = ours_command(args.task, seed, args.updates, run_dir, prefill)
+                cmd = ours_command(
+                    args.task, seed, args.updates, run_dir, prefill, args.ours_override
+                )
                 jobs.append((f"ours {tag}", cmd, args.out / "logs" / f"ours_{tag}.log"))
             if "official" in args.sides:
                 if not (dv3_root() / "venv" / "bin" / "python").exists():

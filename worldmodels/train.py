@@ -115,6 +115,10 @@ def _train(
     console.open(run_dir / "train.log")  # the console also in RUN_DIR/train.log
 
     device = resolve_device(cfg.device)
+    if device.type == "cpu":
+        from worldmodels.training.cpu_allocator import keep_freed_memory
+
+        keep_freed_memory()  # no page faults on every update's large tensors
     metadata = write_metadata(run_dir, device, state is not None, overrides)  # metadata.json
     seed = int(cfg.seed)
     seed_everything(seed)

@@ -105,9 +105,19 @@ class TwoHot:
     """
 
     def __init__(self, logits: torch.Tensor, bins: torch.Tensor, space: str = "symlog"):
-        self.logits = logits.float()  # [..., K]
+        # contiguous: the padded output layer hands a [..., :K] view, and softmax and
+        # log_softmax over a strided last dim run at half speed on CPU
+        self.logits = logits.float().contiguous()  # [..., K]
         self.bins = bins
         self.space = space
+        self._logp: torch.Tensor | None = None
+
+    def _log_probs(self) -> torch.Tensor:
+        """log_softmax of the logits, computed once (the critic's loss takes two log-probs of
+        the same output: the return target and the slow critic's regularizer)."""
+        if self._logp is None:
+            self._logp = torch.log_softmax(self.logits, -1)
+        return self._logp
 
     @property
     def mean(self) -> torch.Tensor:
@@ -131,7 +141,7 @@ class TwoHot:
         # sum_k twohot(target)_k * log p_k has two non-zero terms: gather them instead of
         # materializing the [..., K] encoding (same value and gradient, far fewer ops)
         below, above, w_below, w_above = twohot_indices(encoded, self.bins)
-        logp = torch.log_softmax(self.logits, -1)  # [..., K]
+        logp = self._log_probs()  # [..., K]
         lp_below = logp.gather(-1, below.unsqueeze(-1)).squeeze(-1)
         lp_above = logp.gather(-1, above.unsqueeze(-1)).squeeze(-1)
         return w_below * lp_below + w_above * lp_above

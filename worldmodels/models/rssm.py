@@ -50,7 +50,14 @@ from worldmodels.models.dists import (
     unimix_logits,
     unimix_probs,
 )
-from worldmodels.models.nets import BlockLinear, act_factory, dense, make_norm, norm_kind
+from worldmodels.models.nets import (
+    BlockLinear,
+    act_factory,
+    dense,
+    gate_tanh,
+    make_norm,
+    norm_kind,
+)
 
 State = dict[str, torch.Tensor]
 LATENTS = ("categorical", "gaussian", "deterministic")
@@ -89,7 +96,7 @@ class GRUCell(nn.Module):
             parts = self.norm(out).reshape(b, g, 3, self.size // g)
         reset, cand, update = (parts[:, :, i].reshape(b, self.size) for i in range(3))
         reset = torch.sigmoid(reset)
-        cand = torch.tanh(reset * cand)
+        cand = gate_tanh(reset * cand)
         update = torch.sigmoid(update - 1.0)
         return update * cand + (1 - update) * h
 
@@ -133,7 +140,7 @@ class BlockCore(nn.Module):
         x = self.gates(self.hidden_layers(x)).reshape(b, g, 3, self.deter // g)
         reset, cand, update = (x[:, :, i].reshape(b, self.deter) for i in range(3))
         reset = torch.sigmoid(reset)
-        cand = torch.tanh(reset * cand)
+        cand = gate_tanh(reset * cand)
         update = torch.sigmoid(update - 1.0)
         return update * cand + (1 - update) * deter
 
