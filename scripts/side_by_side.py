@@ -25,6 +25,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,7 +60,7 @@ def dv3_root() -> Path:
 
 
 def ours_command(
-    task: str, seed: int, updates: int, run_dir: Path, prefill: int, extra: list[str] = ()
+    task: str, seed: int, updates: int, run_dir: Path, prefill: int, extra: Sequence[str] = ()
 ) -> list[str]:
     """Our training command; `extra`: more Hydra overrides (e.g. torch.compile switches)."""
     frames = prefill + updates  # one update per env step after the prefill
