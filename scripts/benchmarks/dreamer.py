@@ -26,7 +26,15 @@ CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--size", default="s", choices=("xs", "s", "m", "l"))
+    sizes = sorted(p.stem for p in (CONFIGS / "size").glob("*.yaml"))
+    parser.add_argument("--size", default="s", choices=sizes, help="a configs/size/ file")
+    parser.add_argument(
+        "--obs",
+        default="image",
+        choices=("image", "vector"),
+        help="image: --image pixels (dmc_vision); vector: --vector-dim floats (dmc_proprio)",
+    )
+    parser.add_argument("--vector-dim", type=int, default=5, help="5: cartpole's proprio obs")
     parser.add_argument("--batch", type=int, default=16, help="sequences B")
     parser.add_argument("--length", type=int, default=64, help="sequence length T")
     parser.add_argument("--horizon", type=int, default=15, help="imagination horizon H")
@@ -64,13 +72,13 @@ def agent_config(size: str, **overrides: object) -> dict:
     return agent
 
 
-def preset_config(preset: str, size: str, **overrides: object) -> dict:
-    """The agent config `python -m worldmodels.train preset=PRESET size=SIZE` builds, plus
-    overrides (env dmc_vision: the protocol file for that domain applies)."""
+def preset_config(preset: str, size: str, env: str = "dmc_vision", **overrides: object) -> dict:
+    """The agent config `python -m worldmodels.train preset=PRESET size=SIZE env=ENV` builds,
+    plus overrides (the protocol file of that env's domain applies)."""
     from worldmodels.config.compose import compose_config
     from worldmodels.train import apply_world_model_ablation
 
-    cfg = compose_config([f"preset={preset}", f"size={size}", "env=dmc_vision"])
+    cfg = compose_config([f"preset={preset}", f"size={size}", f"env={env}"])
     agent = OmegaConf.to_container(apply_world_model_ablation(cfg).agent, resolve=True)
     assert isinstance(agent, dict)
     agent.pop("_target_", None)
@@ -111,13 +119,23 @@ def run_peer(name: str, seconds: int) -> None:
 
 
 def random_batch(
-    b: int, t: int, image: int, act_dim: int, device: torch.device
+    b: int, t: int, image: int, act_dim: int, device: torch.device, vector: int = 0
 ) -> dict[str, torch.Tensor]:
-    """A sequences batch as the replay returns it: uint8 frames, actions in [-1, 1], flags."""
+    """A sequences batch as the replay returns it: uint8 frames (or `vector` floats), actions
+    in [-1, 1], flags."""
     first = torch.zeros(b, t, dtype=torch.bool, device=device)
     first[:, 0] = True
+    obs = (
+        {"vector": torch.randn(b, t, vector, device=device)}
+        if vector
+        else {
+            "image": torch.randint(
+                0, 256, (b, t, image, image, 3), dtype=torch.uint8, device=device
+            )
+        }
+    )
     return {
-        "image": torch.randint(0, 256, (b, t, image, image, 3), dtype=torch.uint8, device=device),
+        **obs,
         "action": torch.rand(b, t, act_dim, device=device) * 2 - 1,
         "reward": torch.rand(b, t, device=device),
         "is_first": first,
@@ -138,15 +156,21 @@ def _params(module: torch.nn.Module) -> float:
 def bench_mode(args: argparse.Namespace, device: torch.device, compiled: bool) -> dict[str, float]:
     torch.manual_seed(0)
     kw = dict(batch_size=args.batch, batch_length=args.length, horizon=args.horizon)
+    env = "dmc_proprio" if args.obs == "vector" else "dmc_vision"
     if args.preset:
-        cfg = preset_config(args.preset, args.size, compile=compiled, **kw)
+        cfg = preset_config(args.preset, args.size, env, compile=compiled, **kw)
     else:
         cfg = agent_config(args.size, compile=compiled, **kw)
     cfg["world_model"]["compile"] = compiled  # the world model's cells and heads too
     length = args.length + int(cfg.get("replay_context", 0))
-    obs_spec = {"image": ArraySpec((args.image, args.image, 3), "uint8")}
+    vector = args.vector_dim if args.obs == "vector" else 0
+    obs_spec = (
+        {"vector": ArraySpec((vector,), "float32")}
+        if vector
+        else {"image": ArraySpec((args.image, args.image, 3), "uint8")}
+    )
     agent = DreamerAgent(obs_spec, ActSpec(args.action_dim, False), device, **cfg)
-    batch = random_batch(args.batch, length, args.image, args.action_dim, device)
+    batch = random_batch(args.batch, length, args.image, args.action_dim, device, vector)
     for k, spec in agent.data.extras.items():  # replay context: stored latents
         batch[k] = torch.zeros(args.batch, length, *spec.shape, device=device)
     t0 = time.perf_counter()
@@ -180,6 +204,10 @@ def _device(name: str) -> torch.device:
 
 def run(args: argparse.Namespace) -> None:
     device = _device(args.device)
+    if device.type == "cpu":  # as `python -m worldmodels.train` does on CPU
+        from worldmodels.training.cpu_allocator import keep_freed_memory
+
+        keep_freed_memory()
     name = (
         torch.cuda.get_device_name(device)
         if device.type == "cuda"
@@ -193,7 +221,12 @@ def run(args: argparse.Namespace) -> None:
     print(
         f"config: {label}, size {args.size}, batch {args.batch} x {args.length}, "
         f"horizon {args.horizon}, "
-        f"{args.image}x{args.image}x3 pixels, action dim {args.action_dim}, "
+        + (
+            f"{args.vector_dim} vector obs"
+            if args.obs == "vector"
+            else f"{args.image}x{args.image}x3 pixels"
+        )
+        + f", action dim {args.action_dim}, "
         f"{'bf16 autocast' if device.type == 'cuda' else 'float32'}, "
         f"{args.warmup} warm-up + {args.iters} timed updates"
     )
