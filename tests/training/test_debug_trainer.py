@@ -50,6 +50,15 @@ def test_command_line_values_still_win():
     assert _debug(["agent=cem"])["agent"]["candidates"] == 1000  # no debug: untouched
 
 
+def test_debug_runs_eager_unless_the_command_compiles():
+    plain = resolved(compose_config(["+experiment=cpu_proprio_dreamer"]))["agent"]
+    assert plain["compile"] and plain["world_model"]["compile"]  # the recipe compiles
+    cfg = _debug(["+experiment=cpu_proprio_dreamer", "trainer=debug"])["agent"]
+    assert not cfg["compile"] and not cfg["world_model"]["compile"]
+    kept = _debug(["+experiment=cpu_proprio_dreamer", "trainer=debug", "agent.compile=true"])
+    assert kept["agent"]["compile"] and not kept["agent"]["world_model"]["compile"]
+
+
 @pytest.mark.parametrize("agent", ["cem", "mppi", "random_shooting"])
 def test_debug_shrinks_every_planner(agent):
     cfg = _debug([f"agent={agent}", "trainer=debug"])["agent"]

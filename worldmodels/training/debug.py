@@ -5,7 +5,8 @@ Hydra merges `+experiment=...` (appended to the defaults list) after every group
 run of a million frames with debug clocks: thousands of checkpoints). No place in the defaults
 list comes after an appended config, so this step runs on the composed config instead: when the
 command selects `trainer=debug`, the debug clocks (configs/trainer/debug.yaml), size xs
-(configs/size/xs.yaml) and the small planner budget below are applied again on top, except for
+(configs/size/xs.yaml), eager execution (no torch.compile) and the small planner budget below
+are applied again on top, except for
 the keys the command line itself sets (`trainer=debug trainer.steps=320` keeps 320, `size=s`
 keeps S, `agent.candidates=100` keeps 100).
 """
@@ -53,6 +54,13 @@ def apply_debug(cfg: DictConfig, overrides: list[str] | None) -> DictConfig:
         for key, value in _group_file("size", "xs").items():
             out.size[key] = value
     agent = out.agent
+    # torch.compile (a recipe's CPU speed switch) costs more than a whole debug run's updates
+    for node, key in (
+        (agent, "agent.compile"),
+        (agent.get("world_model"), "agent.world_model.compile"),
+    ):
+        if isinstance(node, DictConfig) and node.get("compile") and key not in given:
+            node.compile = False
     if "candidates" in agent:  # a planner
         for key, cap in {**DEBUG_PLANNER, "actor_candidates": DEBUG_PLANNER["elites"]}.items():
             if key in agent and f"agent.{key}" not in given:
