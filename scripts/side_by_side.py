@@ -248,9 +248,8 @@ def _figure(out: Path, sides: dict[str, dict[str, list]]) -> None:
                     marker = "o" if name == "episode_return" else None  # a few points each
                     ax.plot(*zip(*pts), color=color, alpha=0.8, lw=1.2, marker=marker, label=label)
         ax.set_title(name)
-        ax.set_xlabel("updates (episode returns: completed during the prefill at 0)")
-        if name != "episode_return":
-            ax.set_xlabel("updates")
+        # episodes that end during the prefill are drawn at update 0
+        ax.set_xlabel("updates (prefill episodes at 0)" if name == "episode_return" else "updates")
     axes.flat[0].legend(fontsize=8)
     fig.suptitle(
         "preset=dreamer_v3 (blue) vs official DreamerV3 e3f0224 (grey), dmc_proprio size1m"
