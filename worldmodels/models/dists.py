@@ -189,24 +189,22 @@ class Bernoulli:
         return -F.binary_cross_entropy_with_logits(self.logits, target.float(), reduction="none")
 
 
-def unimix_logits(logits: torch.Tensor, unimix: float) -> torch.Tensor:
-    """Log of (1 - unimix) * softmax(logits) + unimix / K: keeps every class probability above
-    unimix / K so KLs and log-probs stay bounded (DreamerV3)."""
-    logits = logits.float()
-    if unimix <= 0:
-        return torch.log_softmax(logits, -1)
-    probs = torch.softmax(logits, -1)
-    probs = (1 - unimix) * probs + unimix / logits.shape[-1]
-    return torch.log(probs)
-
-
 def unimix_probs(logits: torch.Tensor, unimix: float) -> torch.Tensor:
-    """(1 - unimix) * softmax(logits) + unimix / K [..., K]: `unimix_logits` as probabilities.
-    The softmax is written out because torch's CPU softmax over a last dim of a few classes is 3x
-    slower than exp and two reductions (measured at [1024, 32, 4], RESULTS.md)."""
+    """(1 - unimix) * softmax(logits) + unimix / K [..., K]: every class probability stays above
+    unimix / K so KLs and log-probs stay bounded (DreamerV3). The softmax is written out because
+    torch's CPU softmax over a last dim of a few classes is 3x slower than exp and two reductions
+    (measured at [1024, 32, 4], RESULTS.md)."""
     e = (logits - logits.amax(-1, keepdim=True)).exp()
     probs = e / e.sum(-1, keepdim=True)
     return probs if unimix <= 0 else (1 - unimix) * probs + unimix / logits.shape[-1]
+
+
+def unimix_logits(logits: torch.Tensor, unimix: float) -> torch.Tensor:
+    """log of `unimix_probs` (log_softmax without a mix)."""
+    logits = logits.float()
+    if unimix <= 0:
+        return torch.log_softmax(logits, -1)
+    return torch.log(unimix_probs(logits, unimix))
 
 
 def sample_onehot(probs: torch.Tensor) -> torch.Tensor:

@@ -5,8 +5,9 @@ mmap'd pages and trims the heap top on free, so the [16, 1024, 255] two-hot tens
 imagination buffers of every update come back as new pages whose first touch faults and zeroes
 them. Fixing the mmap threshold at 32 MiB (glibc's maximum) and the trim threshold at 4 GiB keeps
 them in the heap: measured on the size1m proprio Dreamer update (one core), minor page faults
-590k -> 345k over 7 updates and about 7% less time per update (benchmarks/RESULTS.md). The cost
-is resident memory at its peak instead of shrinking between updates. PyTorch's CPU tuning guide
+590k -> 345k over 7 updates, and about 7% less time per update in one A/B (noisy;
+benchmarks/RESULTS.md). The cost is resident memory at its peak instead of shrinking between
+updates. PyTorch's CPU tuning guide
 suggests jemalloc or tcmalloc for the same reason; this needs no extra library.
 """
 
