@@ -36,8 +36,11 @@ train: gl
 	$(PY) -m worldmodels.training.cpu_notice $(ARGS)
 	$(PY) -m worldmodels.train $(ARGS)
 
+# one pytest worker per core (pytest-xdist; each test is single-threaded, tests/conftest.py);
+# TEST_JOBS=0 runs them in one process
+TEST_JOBS ?= auto
 test: gl $(VENV)/.installed-test
-	$(PY) -m pytest -q --timeout=900 $(ARGS)
+	$(PY) -m pytest -q --timeout=900 -n $(TEST_JOBS) --dist worksteal $(ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check worldmodels tests scripts

@@ -16,6 +16,48 @@ import argparse
 import statistics
 import sys
 import time
+from typing import Any
+
+
+def build_agent(compiled: bool) -> Any:
+    """The side-by-side config's DreamerAgent (cartpole: 5 vector dims, 1 action), eager or
+    compiled; the checkout to measure must be first on sys.path."""
+    import torch
+    from omegaconf import OmegaConf
+
+    from worldmodels.agents.dreamer import DreamerAgent
+    from worldmodels.config.compose import compose_config
+    from worldmodels.envs.spaces import ActSpec, ArraySpec
+    from worldmodels.train import apply_world_model_ablation
+
+    cfg = compose_config(["preset=dreamer_v3", "size=size1m", "env=dmc_proprio"])
+    agent_cfg = OmegaConf.to_container(apply_world_model_ablation(cfg).agent, resolve=True)
+    assert isinstance(agent_cfg, dict)
+    agent_cfg.pop("_target_", None)
+    agent_cfg.pop("train_ratio", None)
+    agent_cfg["compile"] = compiled
+    agent_cfg["world_model"]["compile"] = compiled
+    torch.manual_seed(0)
+    obs_spec = {"vector": ArraySpec((5,), "float32")}
+    return DreamerAgent(obs_spec, ActSpec(1, False), torch.device("cpu"), **agent_cfg)
+
+
+def make_batch(agent: Any, b: int = 16, t: int = 64) -> dict[str, Any]:
+    """A random replay batch [b, t + the agent's context rows] for `agent.update`."""
+    import torch
+
+    t += agent.cfg.replay_context
+    first = torch.zeros(b, t, dtype=torch.bool)
+    first[:, 0] = True
+    batch = {
+        "vector": torch.randn(b, t, 5), "action": torch.rand(b, t, 1) * 2 - 1,
+        "reward": torch.rand(b, t), "is_first": first,
+        "is_last": torch.zeros(b, t, dtype=torch.bool),
+        "is_terminal": torch.zeros(b, t, dtype=torch.bool),
+    }  # fmt: skip
+    for key, spec in agent.data.extras.items():  # replay context: stored latents
+        batch[key] = torch.zeros(b, t, *spec.shape)
+    return batch
 
 
 def main() -> None:
@@ -27,40 +69,14 @@ def main() -> None:
     args = p.parse_args()
     sys.path.insert(0, args.root)
     import torch
-    from omegaconf import OmegaConf
-
-    from worldmodels.agents.dreamer import DreamerAgent
-    from worldmodels.config.compose import compose_config
-    from worldmodels.envs.spaces import ActSpec, ArraySpec
-    from worldmodels.train import apply_world_model_ablation
 
     if args.alloc:
         from worldmodels.training.cpu_allocator import keep_freed_memory
 
         keep_freed_memory()
     torch.set_num_threads(1)
-    cfg = compose_config(["preset=dreamer_v3", "size=size1m", "env=dmc_proprio"])
-    agent_cfg = OmegaConf.to_container(apply_world_model_ablation(cfg).agent, resolve=True)
-    assert isinstance(agent_cfg, dict)
-    agent_cfg.pop("_target_", None)
-    agent_cfg.pop("train_ratio", None)
-    compiled = args.mode == "compiled"
-    agent_cfg["compile"] = compiled
-    agent_cfg["world_model"]["compile"] = compiled
-    torch.manual_seed(0)
-    b, t = 16, 64 + int(agent_cfg.get("replay_context", 0))
-    obs_spec = {"vector": ArraySpec((5,), "float32")}
-    agent = DreamerAgent(obs_spec, ActSpec(1, False), torch.device("cpu"), **agent_cfg)
-    first = torch.zeros(b, t, dtype=torch.bool)
-    first[:, 0] = True
-    batch = {
-        "vector": torch.randn(b, t, 5), "action": torch.rand(b, t, 1) * 2 - 1,
-        "reward": torch.rand(b, t), "is_first": first,
-        "is_last": torch.zeros(b, t, dtype=torch.bool),
-        "is_terminal": torch.zeros(b, t, dtype=torch.bool),
-    }  # fmt: skip
-    for key, spec in agent.data.extras.items():  # replay context: stored latents
-        batch[key] = torch.zeros(b, t, *spec.shape)
+    agent = build_agent(args.mode == "compiled")
+    batch = make_batch(agent)
     n = 1024
     start = {"deter": torch.randn(n, 512) * 0.3, "stoch": torch.zeros(n, 128),
              "stat": torch.zeros(n, 128)}  # fmt: skip
