@@ -3,6 +3,8 @@
     python scripts/side_by_side.py --task cartpole_balance --updates 500 --seeds 0 1 2
     python scripts/side_by_side.py --fast --sides ours            # a few updates (CI)
     python scripts/side_by_side.py --summarize-only --out DIR      # redo the table and figure
+    python scripts/side_by_side.py --recipe --train-ratio 200 --frames 100000 --seeds 1 \
+        --out benchmarks/side_by_side/cartpole_balance_recipe_r200    # the CPU learning recipe
 
 Both sides run the same protocol: the official `dmc_proprio` config (size1m, float32 on CPU, one
 env, action repeat 1, batch 16 x 64, train ratio 1024: one update per env step, training once the
@@ -12,6 +14,13 @@ $DV3_ROOT, default ~/.cache/official_dreamerv3); without it the official side is
 message. Writes OUT/side_by_side.md (per-metric table at update checkpoints: our mean next to the
 official seeds' range, and whether ours lies within the official spread or 15% of its mean),
 OUT/side_by_side.csv and OUT/side_by_side.png, and the updates/s of both sides.
+
+`--recipe` compares at the CPU learning benchmark's protocol instead (thousands of updates, to see
+whether both sides learn): our side is `+experiment=cpu_proprio_dreamer` (size1m, 4 envs, action
+repeat 2, compiled) at `--train-ratio` for `--frames` env frames, the official side the same
+config with `--run.envs 4 --env.dmc.repeat 2 --run.train_ratio R --run.steps frames/2` (its
+`run.steps` counts env steps over all envs). The prefills differ slightly: ours 2048 frames (the
+preset's), the official's until its replay holds 1024 windows (4 x (256 + 64) steps, 2560 frames).
 """
 
 from __future__ import annotations
@@ -72,6 +81,58 @@ def ours_command(
         f"trainer.checkpoint_every={10 * frames}", "trainer.save_replay=false",
         "logger.video=false", "logger.tensorboard=false", "logger.progress=false",
         f"run_dir={run_dir}", *extra,
+    ]  # fmt: skip
+
+
+#: the recipe protocol's env count and action repeat (configs/experiment/cpu_proprio_dreamer.yaml)
+RECIPE_ENVS, RECIPE_REPEAT = 4, 2
+
+
+def recipe_prefill_steps(envs: int = RECIPE_ENVS) -> int:
+    """Env steps (over all envs) before the official's first update: each stream adds one
+    window per step once it holds 65 rows, training starts at 1024 windows."""
+    return envs * (-(-1024 // envs) + 64)
+
+
+def ours_recipe_command(
+    task: str, seed: int, frames: int, train_ratio: float, run_dir: Path, opt: Sequence[str] = ()
+) -> list[str]:
+    """The CPU learning recipe, one run (its eval clock kept: evaluation episodes are logged);
+    `opt`: the optimizer overrides of `optimizer_overrides`."""
+    return [
+        sys.executable, "-m", "worldmodels.train", "+experiment=cpu_proprio_dreamer",
+        f"env.task={task}", f"seed={seed}", "device=cpu", f"agent.train_ratio={train_ratio:g}",
+        f"trainer.steps={frames}", "trainer.log_every=2000", "logger.video=false",
+        "logger.tensorboard=false", "logger.progress=false", f"run_dir={run_dir}", *opt,
+    ]  # fmt: skip
+
+
+def optimizer_overrides(lr: float | None, warmup: int | None) -> tuple[list[str], list[str]]:
+    """The same LaProp learning rate / warmup on both sides: (our Hydra overrides, the
+    official's flags, dreamerv3/configs.yaml `agent.opt`); None keeps the release's value."""
+    ours, theirs = [], []
+    if lr is not None:
+        ours.append(f"agent.laprop_lr={lr:g}")
+        theirs += ["--agent.opt.lr", f"{lr:g}"]
+    if warmup is not None:
+        ours.append(f"agent.warmup={warmup}")
+        theirs += ["--agent.opt.warmup", str(warmup)]
+    return ours, theirs
+
+
+def official_recipe_command(
+    task: str, seed: int, frames: int, train_ratio: float, run_dir: Path, opt: Sequence[str] = ()
+) -> list[str]:
+    """The official dmc_proprio config at the recipe's envs, action repeat and train ratio."""
+    root = dv3_root()
+    return [
+        str(root / "venv" / "bin" / "python"), str(root / "src" / "dreamerv3" / "main.py"),
+        "--configs", "dmc_proprio", "--task", f"dmc_{task}", "--seed", str(seed),
+        "--logdir", str(run_dir), "--jax.platform", "cpu", "--jax.prealloc", "False",
+        "--jax.compute_dtype", "float32", "--run.envs", str(RECIPE_ENVS), "--run.eval_envs", "0",
+        "--run.log_every", "120", "--run.train_ratio", f"{train_ratio:g}",
+        "--env.dmc.repeat", str(RECIPE_REPEAT), "--run.steps", str(frames // RECIPE_REPEAT),
+        "--run.usage.nvsmi", "False", *opt,
     ]  # fmt: skip
 
 
@@ -142,12 +203,14 @@ def read_ours(run_dir: Path) -> tuple[dict[str, list[tuple[float, float]]], list
 
 
 def read_official(run_dir: Path) -> tuple[dict[str, list[tuple[float, float]]], list[float]]:
+    """As `read_ours`. Rows without an update count (episodes) take the last one logged before
+    them (0 during the prefill)."""
     curves: dict[str, list[tuple[float, float]]] = {k: [] for k in METRICS}
     speed: list[float] = []
     updates = 0.0
     for r in _rows(run_dir / "metrics.jsonl"):
         updates = float(r.get("train/opt/updates", updates))
-        upd = updates if "train/opt/updates" in r else max(0.0, r["step"] - PREFILL)
+        upd = updates
         losses = {k[len("train/loss/") :]: v for k, v in r.items() if k.startswith("train/loss/")}
         recon = [v for k, v in losses.items() if k not in OFFICIAL_NON_RECON]
         if recon:
@@ -167,7 +230,7 @@ def at(curve: list[tuple[float, float]], update: float, width: float) -> float |
 
 
 # ---- the table and the figure ----------------------------------------------------------------
-def summarize(out: Path, updates: int) -> Path:
+def summarize(out: Path, updates: int, checkpoints: int = 5) -> Path:
     sides: dict[str, dict[str, list]] = {"ours": {}, "official": {}}
     speeds: dict[str, list[float]] = {"ours": [], "official": []}
     for run_dir in sorted((out / "runs").glob("*")):
@@ -176,11 +239,11 @@ def summarize(out: Path, updates: int) -> Path:
         curves, speed = reader(run_dir)
         sides[side][run_dir.name] = curves
         speeds[side] += speed
-    step = max(updates // 5, 1)
-    checkpoints = [u for u in range(step, updates + 1, step) if u >= min(100, updates)]
+    step = max(updates // checkpoints, 1)
+    marks = [u for u in range(step, updates + 1, step) if u >= min(100, updates)]
     rows, verdicts = [], []
     for name, (_, official_key) in METRICS.items():
-        for u in checkpoints:
+        for u in marks:
             ours = [at(c[name], u, step) for c in sides["ours"].values()]
             theirs = [at(c[name], u, step) for c in sides["official"].values()]
             ours_v = [v for v in ours if v is not None]
@@ -270,6 +333,19 @@ def main() -> None:
     p.add_argument("--fast", action="store_true", help="CI: 3 updates, a short prefill (ours)")
     p.add_argument("--summarize-only", action="store_true")
     p.add_argument(
+        "--recipe",
+        action="store_true",
+        help="the CPU learning recipe's protocol (4 envs, action repeat 2, --train-ratio, "
+        "--frames) instead of the official dmc_proprio one (1 env, repeat 1, ratio 1024)",
+    )
+    p.add_argument(
+        "--train-ratio", type=float, default=200.0, help="--recipe: replayed rows per env step"
+    )
+    p.add_argument("--frames", type=int, default=100_000, help="--recipe: env frames per run")
+    p.add_argument("--checkpoints", type=int, default=5, help="table rows per metric")
+    p.add_argument("--lr", type=float, default=None, help="--recipe: LaProp lr, both sides")
+    p.add_argument("--warmup", type=int, default=None, help="--recipe: lr warmup, both sides")
+    p.add_argument(
         "--ours-override",
         nargs="*",
         default=list(COMPILED),
@@ -279,6 +355,10 @@ def main() -> None:
     args = p.parse_args()
     if args.fast:
         args.updates = 3
+    if args.recipe:  # the update count the official makes in --frames (the table's last row)
+        steps = args.frames // RECIPE_REPEAT - recipe_prefill_steps()
+        args.updates = int(steps * args.train_ratio / ROWS_PER_UPDATE)
+    ours_opt, official_opt = optimizer_overrides(args.lr, args.warmup)
     if not args.summarize_only:
         jobs = []
         for seed in args.seeds:
@@ -290,6 +370,10 @@ def main() -> None:
                 cmd = ours_command(
                     args.task, seed, args.updates, run_dir, prefill, args.ours_override
                 )
+                if args.recipe:
+                    cmd = ours_recipe_command(
+                        args.task, seed, args.frames, args.train_ratio, run_dir, ours_opt
+                    )
                 jobs.append((f"ours {tag}", cmd, args.out / "logs" / f"ours_{tag}.log"))
             if "official" in args.sides:
                 if not (dv3_root() / "venv" / "bin" / "python").exists():
@@ -302,9 +386,13 @@ def main() -> None:
                     run_dir = args.out / "runs" / f"official_{tag}"
                     shutil.rmtree(run_dir, ignore_errors=True)
                     cmd = official_command(args.task, seed, args.updates, run_dir)
+                    if args.recipe:
+                        cmd = official_recipe_command(
+                            args.task, seed, args.frames, args.train_ratio, run_dir, official_opt
+                        )
                     jobs.append((f"official {tag}", cmd, args.out / "logs" / f"official_{tag}.log"))
         run_all(jobs, args.parallel)
-    summarize(args.out, args.updates)
+    summarize(args.out, args.updates, args.checkpoints)
 
 
 if __name__ == "__main__":
