@@ -84,8 +84,19 @@ def ours_command(
     ]  # fmt: skip
 
 
-#: the recipe protocol's env count and action repeat (configs/experiment/cpu_proprio_dreamer.yaml)
-RECIPE_ENVS, RECIPE_REPEAT = 4, 2
+RECIPE = ROOT / "configs" / "experiment" / "cpu_proprio_dreamer.yaml"
+
+
+def recipe_envs_and_repeat() -> tuple[int, int]:
+    """The CPU learning recipe's env count and action repeat, read from its yaml (the official
+    side must get the same)."""
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.load(RECIPE)
+    return int(cfg.trainer.num_envs), int(cfg.env.action_repeat)
+
+
+RECIPE_ENVS, RECIPE_REPEAT = recipe_envs_and_repeat()
 
 
 def recipe_prefill_steps(envs: int = RECIPE_ENVS) -> int:

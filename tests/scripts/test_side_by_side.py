@@ -21,8 +21,14 @@ def test_fast_mode_runs_our_side_and_writes_the_summary(tmp_path):
     out = tmp_path / "sbs"
     proc = subprocess.run(
         # eager (an empty --ours-override): compiling would add most of a minute to CI
-        [sys.executable, str(ROOT / "scripts" / "side_by_side.py"), "--fast", "--out", str(out),
-         "--ours-override"],  # fmt: skip
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "side_by_side.py"),
+            "--fast",
+            "--out",
+            str(out),
+            "--ours-override",
+        ],  # fmt: skip
         capture_output=True,
         text=True,
         env=env,
@@ -37,3 +43,55 @@ def test_fast_mode_runs_our_side_and_writes_the_summary(tmp_path):
     dyn = [r for r in rows if r["metric"] == "dyn"]
     assert dyn and all(r["ours_mean"] not in ("", "-") for r in dyn)  # our curve was read
     assert (out / "side_by_side.png").stat().st_size > 10_000
+
+
+def _harness():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "side_by_side", ROOT / "scripts" / "side_by_side.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _flag(cmd: list[str], name: str) -> str:
+    return cmd[cmd.index(name) + 1]
+
+
+def test_recipe_mode_gives_both_sides_the_recipes_protocol(tmp_path):
+    """--recipe: our side is the CPU learning recipe, and the official side gets the recipe's env
+    count and action repeat (read from its yaml), the same train ratio and optimizer settings,
+    and env steps = frames / repeat (its run.steps counts steps over all envs)."""
+    from omegaconf import OmegaConf
+
+    sbs = _harness()
+    recipe = OmegaConf.load(ROOT / "configs" / "experiment" / "cpu_proprio_dreamer.yaml")
+    ours_opt, official_opt = sbs.optimizer_overrides(4e-4, 0)
+    ours = sbs.ours_recipe_command("reacher_easy", 3, 60_000, 128, tmp_path / "o", ours_opt)
+    theirs = sbs.official_recipe_command(
+        "reacher_easy", 3, 60_000, 128, tmp_path / "t", official_opt
+    )
+    assert "+experiment=cpu_proprio_dreamer" in ours
+    assert {"env.task=reacher_easy", "seed=3", "agent.train_ratio=128", "trainer.steps=60000",
+            "agent.laprop_lr=0.0004", "agent.warmup=0"} <= set(ours)  # fmt: skip
+    assert _flag(theirs, "--run.envs") == str(recipe.trainer.num_envs)
+    assert _flag(theirs, "--env.dmc.repeat") == str(recipe.env.action_repeat)
+    assert _flag(theirs, "--run.steps") == str(60_000 // recipe.env.action_repeat)
+    assert _flag(theirs, "--run.train_ratio") == "128"
+    assert _flag(theirs, "--task") == "dmc_reacher_easy" and _flag(theirs, "--seed") == "3"
+    assert _flag(theirs, "--agent.opt.lr") == "0.0004"
+    assert _flag(theirs, "--agent.opt.warmup") == "0"
+    assert sbs.optimizer_overrides(None, None) == ([], [])  # the releases' own values
+
+
+def test_official_prefill_counts_windows_per_stream():
+    """The official trains once its replay holds 1024 windows, each stream adding one per step
+    after its first 64: one env needs 1088 steps (the default protocol's PREFILL), four need
+    4 x (256 + 64)."""
+    sbs = _harness()
+    assert sbs.recipe_prefill_steps(1) == sbs.PREFILL == 1088
+    assert sbs.recipe_prefill_steps(4) == 1280
+    assert sbs.recipe_prefill_steps(3) == 3 * (342 + 64)
