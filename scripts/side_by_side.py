@@ -319,8 +319,9 @@ def _figure(out: Path, sides: dict[str, dict[str, list]]) -> None:
                 pts = curves[name]
                 if pts:
                     label = f"{side} ({len(sides[side])} seeds)" if i == 0 else None
-                    marker = "o" if name == "episode_return" else None  # a few points each
-                    ax.plot(*zip(*pts), color=color, alpha=0.8, lw=1.2, marker=marker, label=label)
+                    # episodes: points (the official logs each episode, ours a window's mean)
+                    style = {"marker": "o", "ls": "", "ms": 3} if name == "episode_return" else {}
+                    ax.plot(*zip(*pts), color=color, alpha=0.8, lw=1.2, label=label, **style)
         ax.set_title(name)
         # episodes that end during the prefill are drawn at update 0
         ax.set_xlabel("updates (prefill episodes at 0)" if name == "episode_return" else "updates")
