@@ -3,8 +3,8 @@
     python scripts/side_by_side.py --task cartpole_balance --updates 500 --seeds 0 1 2
     python scripts/side_by_side.py --fast --sides ours            # a few updates (CI)
     python scripts/side_by_side.py --summarize-only --out DIR      # redo the table and figure
-    python scripts/side_by_side.py --recipe --train-ratio 200 --frames 100000 --seeds 1 \
-        --out benchmarks/side_by_side/cartpole_balance_recipe_r200    # the CPU learning recipe
+    python scripts/side_by_side.py --recipe --train-ratio 64 --frames 50000 --lr 4e-4 \
+        --warmup 0 --out benchmarks/side_by_side/cartpole_balance_recipe_fastlr  # the recipe
 
 Both sides run the same protocol: the official `dmc_proprio` config (size1m, float32 on CPU, one
 env, action repeat 1, batch 16 x 64, train ratio 1024: one update per env step, training once the
@@ -19,8 +19,10 @@ OUT/side_by_side.csv and OUT/side_by_side.png, and the updates/s of both sides.
 whether both sides learn): our side is `+experiment=cpu_proprio_dreamer` (size1m, 4 envs, action
 repeat 2, compiled) at `--train-ratio` for `--frames` env frames, the official side the same
 config with `--run.envs 4 --env.dmc.repeat 2 --run.train_ratio R --run.steps frames/2` (its
-`run.steps` counts env steps over all envs). The prefills differ slightly: ours 2048 frames (the
-preset's), the official's until its replay holds 1024 windows (4 x (256 + 64) steps, 2560 frames).
+`run.steps` counts env steps over all envs). `--lr` / `--warmup` set the same LaProp learning
+rate and warmup on both sides; `--ours-override` is appended to our side. The prefills differ
+slightly: ours 2048 frames (the preset's), the official's until its replay holds 1024 windows
+(4 x (256 + 64) steps, 2560 frames).
 """
 
 from __future__ import annotations
@@ -109,7 +111,7 @@ def ours_recipe_command(
     task: str, seed: int, frames: int, train_ratio: float, run_dir: Path, opt: Sequence[str] = ()
 ) -> list[str]:
     """The CPU learning recipe, one run (its eval clock kept: evaluation episodes are logged);
-    `opt`: the optimizer overrides of `optimizer_overrides`."""
+    `opt`: more Hydra overrides (`optimizer_overrides`, `--ours-override`)."""
     return [
         sys.executable, "-m", "worldmodels.train", "+experiment=cpu_proprio_dreamer",
         f"env.task={task}", f"seed={seed}", "device=cpu", f"agent.train_ratio={train_ratio:g}",
@@ -221,14 +223,13 @@ def read_official(run_dir: Path) -> tuple[dict[str, list[tuple[float, float]]], 
     updates = 0.0
     for r in _rows(run_dir / "metrics.jsonl"):
         updates = float(r.get("train/opt/updates", updates))
-        upd = updates
         losses = {k[len("train/loss/") :]: v for k, v in r.items() if k.startswith("train/loss/")}
         recon = [v for k, v in losses.items() if k not in OFFICIAL_NON_RECON]
         if recon:
             r = {**r, "train/loss/vector": sum(recon)}
         for name, (_, key) in METRICS.items():
             if key is not None and key in r:
-                curves[name].append((upd, float(r[key])))
+                curves[name].append((updates, float(r[key])))
         if r.get("fps/train", 0) > 0:
             speed.append(float(r["fps/train"]) / ROWS_PER_UPDATE)
     return curves, speed[1:] or speed
@@ -347,13 +348,13 @@ def main() -> None:
     p.add_argument(
         "--recipe",
         action="store_true",
-        help="the CPU learning recipe's protocol (4 envs, action repeat 2, --train-ratio, "
+        help="the CPU learning recipe's protocol (its envs and action repeat, --train-ratio, "
         "--frames) instead of the official dmc_proprio one (1 env, repeat 1, ratio 1024)",
     )
     p.add_argument(
-        "--train-ratio", type=float, default=200.0, help="--recipe: replayed rows per env step"
+        "--train-ratio", type=float, default=None, help="--recipe: replayed rows per env step (200)"
     )
-    p.add_argument("--frames", type=int, default=100_000, help="--recipe: env frames per run")
+    p.add_argument("--frames", type=int, default=None, help="--recipe: env frames per run (100k)")
     p.add_argument("--checkpoints", type=int, default=5, help="table rows per metric")
     p.add_argument("--lr", type=float, default=None, help="--recipe: LaProp lr, both sides")
     p.add_argument("--warmup", type=int, default=None, help="--recipe: lr warmup, both sides")
@@ -365,9 +366,17 @@ def main() -> None:
         "pass none for eager)",
     )
     args = p.parse_args()
+    recipe_only = {"--train-ratio": args.train_ratio, "--frames": args.frames, "--lr": args.lr,
+                   "--warmup": args.warmup}  # fmt: skip
+    given = [k for k, v in recipe_only.items() if v is not None]
+    if given and not args.recipe:
+        p.error(f"{', '.join(given)} apply only with --recipe (the default protocol is fixed)")
     if args.fast:
         args.updates = 3
-    if args.recipe:  # the update count the official makes in --frames (the table's last row)
+    if args.recipe:
+        args.train_ratio = 200.0 if args.train_ratio is None else args.train_ratio
+        args.frames = 100_000 if args.frames is None else args.frames
+        # the update count the official makes in --frames (the table's last row)
         steps = args.frames // RECIPE_REPEAT - recipe_prefill_steps()
         args.updates = int(steps * args.train_ratio / ROWS_PER_UPDATE)
     ours_opt, official_opt = optimizer_overrides(args.lr, args.warmup)
@@ -379,12 +388,14 @@ def main() -> None:
                 run_dir = args.out / "runs" / f"ours_{tag}"
                 shutil.rmtree(run_dir, ignore_errors=True)
                 prefill = 64 if args.fast else PREFILL
-                cmd = ours_command(
-                    args.task, seed, args.updates, run_dir, prefill, args.ours_override
-                )
                 if args.recipe:
+                    extra = [*ours_opt, *args.ours_override]
                     cmd = ours_recipe_command(
-                        args.task, seed, args.frames, args.train_ratio, run_dir, ours_opt
+                        args.task, seed, args.frames, args.train_ratio, run_dir, extra
+                    )
+                else:
+                    cmd = ours_command(
+                        args.task, seed, args.updates, run_dir, prefill, args.ours_override
                     )
                 jobs.append((f"ours {tag}", cmd, args.out / "logs" / f"ours_{tag}.log"))
             if "official" in args.sides:
@@ -397,11 +408,12 @@ def main() -> None:
                 else:
                     run_dir = args.out / "runs" / f"official_{tag}"
                     shutil.rmtree(run_dir, ignore_errors=True)
-                    cmd = official_command(args.task, seed, args.updates, run_dir)
                     if args.recipe:
                         cmd = official_recipe_command(
                             args.task, seed, args.frames, args.train_ratio, run_dir, official_opt
                         )
+                    else:
+                        cmd = official_command(args.task, seed, args.updates, run_dir)
                     jobs.append((f"official {tag}", cmd, args.out / "logs" / f"official_{tag}.log"))
         run_all(jobs, args.parallel)
     summarize(args.out, args.updates, args.checkpoints)

@@ -95,3 +95,24 @@ def test_official_prefill_counts_windows_per_stream():
     assert sbs.recipe_prefill_steps(1) == sbs.PREFILL == 1088
     assert sbs.recipe_prefill_steps(4) == 1280
     assert sbs.recipe_prefill_steps(3) == 3 * (342 + 64)
+
+
+def test_recipe_options_without_recipe_are_an_error():
+    """--lr (like --train-ratio, --frames, --warmup) changes only the recipe protocol: given
+    without --recipe it must fail with a one-line message, not be silently ignored."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "side_by_side.py"),
+            "--lr",
+            "1e-3",
+            "--warmup",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 2
+    assert "--lr, --warmup apply only with --recipe" in proc.stderr

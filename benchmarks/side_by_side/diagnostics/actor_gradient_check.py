@@ -41,7 +41,9 @@ def collect_starts(run: Any, count: int) -> dict[str, torch.Tensor]:
     return {k: torch.cat([x[k] for x in out])[:count] for k in out[0]}
 
 
-def first_step_return(agent: Any, start: dict[str, torch.Tensor], a0: torch.Tensor) -> Any:
+def first_step_return(
+    agent: Any, start: dict[str, torch.Tensor], a0: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Imagined R_0 [N] and v(s_0) [N] when the first action is `a0` and later ones samples."""
     calls = {"n": 0}
 
@@ -57,7 +59,7 @@ def first_step_return(agent: Any, start: dict[str, torch.Tensor], a0: torch.Tens
     value = agent.critic(roll.feat).mean  # [H+1, N]
     cont, gamma, _ = agent._discounts(roll, None if agent.contdisc else torch.ones_like(value[0]))
     ret = lambda_return(roll.reward.float(), value.float(), cont, gamma, agent.cfg.lam)
-    return ret[0], value[0], roll, ret, value, cont, gamma
+    return ret[0], value[0]
 
 
 def flat_grad(module: torch.nn.Module) -> torch.Tensor:
@@ -88,7 +90,7 @@ def main() -> None:
     actor.zero_grad(set_to_none=True)
     with frozen(wm), frozen(critic):
         a0 = actor(feat0).rsample()
-        ret0, _, *_ = first_step_return(agent, start, a0)
+        ret0, _ = first_step_return(agent, start, a0)
         (-ret0.mean()).backward()
     g_path = -flat_grad(actor)
     b_path = -actor.mean.bias.grad.clone()
@@ -99,7 +101,7 @@ def main() -> None:
         actor.zero_grad(set_to_none=True)
         with torch.no_grad():
             a0 = actor(feat0).sample()
-            ret0, v0, *_ = first_step_return(agent, start, a0)
+            ret0, v0 = first_step_return(agent, start, a0)
         loss = -(actor(feat0).log_prob(a0) * (ret0 - v0)).mean()
         loss.backward()
         g_rf += -flat_grad(actor) / args.repeats

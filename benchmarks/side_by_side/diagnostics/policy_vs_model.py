@@ -60,14 +60,13 @@ class Filter:
 
     def __init__(self, wm: Any, act_dim: int):
         self.wm, self.latent, self.prev = wm, None, torch.zeros(1, act_dim)
-        self.feat: torch.Tensor | None = None
 
     def observe(self, obs: torch.Tensor, first: bool) -> torch.Tensor:
         is_first = torch.tensor([first])
-        self.latent, self.feat = self.wm.observe(
+        self.latent, feat = self.wm.observe(
             self.latent, {"vector": obs}, self.prev, is_first, sample=False
         )
-        return self.feat
+        return feat
 
     def snapshot(self) -> tuple[Any, torch.Tensor]:
         return copy.deepcopy(self.latent), self.prev.clone()
