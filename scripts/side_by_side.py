@@ -11,7 +11,8 @@ env, action repeat 1, batch 16 x 64, train ratio 1024: one update per env step, 
 replay holds 1024 rows), on one core each (`--parallel 2` runs two at once, pinned with taskset).
 The official code comes from ../shared/peers/official_dreamerv3 (its setup.sh builds the venv in
 $DV3_ROOT, default ~/.cache/official_dreamerv3); without it the official side is skipped with a
-message. Writes OUT/side_by_side.md (per-metric table at update checkpoints: our mean next to the
+message. Before it runs, two logging lines are added to the official copy's `imag_loss` (the
+policy's mode and std, which it does not log; `patch_official_metrics`). Writes OUT/side_by_side.md (per-metric table at update checkpoints: our mean next to the
 official seeds' range, and whether ours lies within the official spread or 15% of its mean),
 OUT/side_by_side.csv and OUT/side_by_side.png, and the updates/s of both sides.
 
@@ -56,6 +57,10 @@ METRICS: dict[str, tuple[str, str | None]] = {
     "value": ("agent/critic_loss", "train/loss/value"),
     "repval": ("agent/repval_loss", "train/loss/repval"),
     "entropy": ("agent/entropy", "train/ent/action"),
+    # the imagined policy's mode and std (the official logs them once `patch_official_metrics`
+    # has added two logging lines; without the patch these rows stay empty on its side)
+    "policy_mode": ("agent/policy_mode_mean", "train/polmode/action"),
+    "policy_std": ("agent/policy_std", "train/polstd/action"),
     "return_scale": ("agent/return_scale", None),  # the official logs no return scale
     "episode_return": ("episode/return", "episode/score"),
 }
@@ -68,6 +73,40 @@ OFFICIAL_NON_RECON = {
 
 def dv3_root() -> Path:
     return Path(os.environ.get("DV3_ROOT", Path.home() / ".cache" / "official_dreamerv3"))
+
+
+#: logging lines added to the official `imag_loss` (dreamerv3/agent.py, after the entropy metric in
+#: `for k in act:`): the mean of the policy's mode and std over the imagined states it trains on.
+#: They read values the loss already computed and change nothing else.
+OFFICIAL_METRICS_ANCHOR = "    metrics[f'ent/{k}'] = ents[k].mean()\n"
+OFFICIAL_METRICS_PATCH = (
+    "    if hasattr(policy[k], 'stddev'):  # added by worldmodels scripts/side_by_side.py\n"
+    "      metrics[f'polmode/{k}'] = policy[k].pred()[:, :-1].mean()\n"
+    "      metrics[f'polstd/{k}'] = policy[k].stddev[:, :-1].mean()\n"
+)
+
+
+def patch_official_metrics(source: str) -> str:
+    """The official agent.py with the policy mode/std metrics added (idempotent). Raises
+    ValueError when the anchor line is missing (another release: patch by hand)."""
+    if OFFICIAL_METRICS_PATCH in source:
+        return source
+    if source.count(OFFICIAL_METRICS_ANCHOR) != 1:
+        raise ValueError(
+            "official dreamerv3/agent.py: the entropy metric line "
+            f"{OFFICIAL_METRICS_ANCHOR.strip()!r} was not found exactly once; this patch fits "
+            "release e3f0224"
+        )
+    return source.replace(OFFICIAL_METRICS_ANCHOR, OFFICIAL_METRICS_ANCHOR + OFFICIAL_METRICS_PATCH)
+
+
+def ensure_official_metrics(agent_py: Path) -> None:
+    """Applies `patch_official_metrics` to the official copy in $DV3_ROOT, saying so."""
+    source = agent_py.read_text()
+    patched = patch_official_metrics(source)
+    if patched != source:
+        agent_py.write_text(patched)
+        print(f"added the policy mode/std metrics (logging only) to {agent_py}", flush=True)
 
 
 def ours_command(
@@ -408,6 +447,7 @@ def main() -> None:
                 else:
                     run_dir = args.out / "runs" / f"official_{tag}"
                     shutil.rmtree(run_dir, ignore_errors=True)
+                    ensure_official_metrics(dv3_root() / "src" / "dreamerv3" / "agent.py")
                     if args.recipe:
                         cmd = official_recipe_command(
                             args.task, seed, args.frames, args.train_ratio, run_dir, official_opt

@@ -440,7 +440,7 @@ class DreamerAgent(Agent):
         c_norm = clip_grads(self.critic.parameters(), cfg.ac_clip)
         self.actor_opt.step()
         self.critic_opt.step()
-        metrics = self._behavior_metrics(a_loss, c_loss, scale, entropy, ret, value, roll)
+        metrics = self._behavior_metrics(a_loss, c_loss, scale, entropy, ret, value, roll, policy)
         metrics["agent/actor_grad_norm"] = a_norm.detach()
         metrics["agent/critic_grad_norm"] = c_norm.detach()
         return metrics
@@ -496,7 +496,9 @@ class DreamerAgent(Agent):
         metrics.update(wm.metrics(objective))
         with torch.no_grad():
             metrics["agent/lr"] = torch.full((), self.opt.scheduled_lr(), device=self.device)
-        metrics.update(self._behavior_metrics(a_loss, c_loss, scale, entropy, ret, value, roll))
+        metrics.update(
+            self._behavior_metrics(a_loss, c_loss, scale, entropy, ret, value, roll, policy)
+        )
         return metrics
 
     def _repval_loss(
@@ -531,8 +533,9 @@ class DreamerAgent(Agent):
         ret: torch.Tensor,
         value: torch.Tensor,
         roll: Rollout,
+        policy: Any,
     ) -> dict[str, torch.Tensor]:
-        return {
+        metrics = {
             "agent/actor_loss": a_loss.detach(),
             "agent/critic_loss": c_loss.detach(),
             "agent/return_scale": scale.detach(),
@@ -542,6 +545,15 @@ class DreamerAgent(Agent):
             "agent/imag_reward_mean": roll.reward.detach().float().mean(),
             "agent/imag_cont_mean": roll.cont.detach().float().mean(),
         }
+        if not self.act_spec.discrete:
+            # where the imagined policy's mode sits and how wide it samples: a drift of the mode
+            # to one bound (a constant push) shows here long before it shows in the returns
+            mode = policy.mode().detach()  # [H, N, A]
+            metrics["agent/policy_mode_mean"] = mode.mean()
+            metrics["agent/policy_mode_abs"] = mode.abs().mean()
+            if hasattr(policy, "std"):
+                metrics["agent/policy_std"] = policy.std.detach().mean()
+        return metrics
 
     @torch.no_grad()
     def _update_slow_critic(self) -> None:
