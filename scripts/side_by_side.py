@@ -12,9 +12,10 @@ replay holds 1024 rows), on one core each (`--parallel 2` runs two at once, pinn
 The official code comes from ../shared/peers/official_dreamerv3 (its setup.sh builds the venv in
 $DV3_ROOT, default ~/.cache/official_dreamerv3); without it the official side is skipped with a
 message. Before it runs, two logging lines are added to the official copy's `imag_loss` (the
-policy's mode and std, which it does not log; `patch_official_metrics`). Writes OUT/side_by_side.md (per-metric table at update checkpoints: our mean next to the
-official seeds' range, and whether ours lies within the official spread or 15% of its mean),
-OUT/side_by_side.csv and OUT/side_by_side.png, and the updates/s of both sides.
+policy's mode and std, which it does not log; `patch_official_metrics`). Writes
+OUT/side_by_side.md (per-metric table at update checkpoints: our mean next to the official seeds'
+range, and whether ours lies within the official spread or 15% of its mean), OUT/side_by_side.csv
+and OUT/side_by_side.png, and the updates/s of both sides.
 
 `--recipe` compares at the CPU learning benchmark's protocol instead (thousands of updates, to see
 whether both sides learn): our side is `+experiment=cpu_proprio_dreamer` (size1m, 4 envs, action

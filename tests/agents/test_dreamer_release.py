@@ -364,3 +364,27 @@ def test_current_release_vision_networks_match_the_official_per_module_counts():
         "enc": 14_304,
     }
     assert counts == official
+
+
+def test_policy_metrics_report_the_imagined_policys_mode_and_std():
+    """agent/policy_mode_mean, policy_mode_abs and policy_std are the bounded normal's mode
+    tanh(mean) and std (max - min) sigmoid(raw + 2) + min over the imagined states: with the
+    output layers fixed to constants (weights 0) they must equal those constants' images, so a
+    drift of the mode to one bound shows in the log. Discrete actors log none of them."""
+    agent = make()
+    with torch.no_grad():
+        for layer, bias in ((agent.actor.mean, [1.0, -0.5]), (agent.actor.std, [-1.0, 0.0])):
+            layer.weight.zero_()
+            layer.bias.copy_(torch.tensor(bias))
+    agent.opt.step = lambda *a, **k: None  # the metrics describe the policy before the step
+    metrics = agent.update(batch_for(agent))
+    mode = torch.tanh(torch.tensor([1.0, -0.5]))
+    std = 0.9 * torch.sigmoid(torch.tensor([-1.0, 0.0]) + 2.0) + 0.1
+    assert metrics["agent/policy_mode_mean"].item() == pytest.approx(mode.mean().item(), abs=1e-5)
+    assert metrics["agent/policy_mode_abs"].item() == pytest.approx(mode.abs().mean().item(), 1e-5)
+    assert metrics["agent/policy_std"].item() == pytest.approx(std.mean().item(), abs=1e-5)
+    torch.manual_seed(0)
+    discrete = dreamer_agent(OBS, ActSpec(3, True), "cpu", **CURRENT)
+    batch = batch_for(discrete)
+    batch["action"] = torch.nn.functional.one_hot(batch["action"][..., 0].gt(0).long(), 3).float()
+    assert not {"agent/policy_mode_mean", "agent/policy_std"} & set(discrete.update(batch))

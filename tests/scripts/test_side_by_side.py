@@ -116,3 +116,34 @@ def test_recipe_options_without_recipe_are_an_error():
     )
     assert proc.returncode == 2
     assert "--lr, --warmup apply only with --recipe" in proc.stderr
+
+
+OFFICIAL_SRC = ROOT.parent / "shared" / "peers" / "official_dreamerv3"
+OFFICIAL_TARBALL = OFFICIAL_SRC / "current-e3f0224.tar.gz"
+
+
+def test_official_metrics_patch_adds_two_logging_lines_inside_the_entropy_loop():
+    """The official release logs no policy mode or std; the harness adds them to its imag_loss.
+    Applied to the release's own agent.py the patch must compile, sit in the `for k in act:`
+    loop (next to the entropy metric, at its indentation), change no other line and be
+    idempotent; another source (no anchor line) gets a clear error."""
+    import tarfile
+
+    if not OFFICIAL_TARBALL.exists():
+        pytest.skip(f"no official source at {OFFICIAL_TARBALL}")
+    sbs = _harness()
+    with tarfile.open(OFFICIAL_TARBALL) as tar:
+        member = tar.extractfile("./dreamerv3/agent.py")
+        assert member is not None
+        source = member.read().decode()
+    patched = sbs.patch_official_metrics(source)
+    compile(patched, "agent.py", "exec")
+    assert sbs.patch_official_metrics(patched) == patched
+    added = [line for line in patched.splitlines() if line not in source.splitlines()]
+    assert len(added) == 3 and any("metrics[f'polmode/{k}']" in a for a in added)
+    lines = patched.splitlines()
+    at = lines.index(sbs.OFFICIAL_METRICS_ANCHOR.rstrip("\n"))
+    assert lines[at - 1].strip() == "for k in act:" and lines[at + 1] == added[0]
+    assert [line for line in lines if line not in added] == source.splitlines()
+    with pytest.raises(ValueError, match="release e3f0224"):
+        sbs.patch_official_metrics("def imag_loss():\n  pass\n")
