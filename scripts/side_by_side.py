@@ -79,8 +79,19 @@ def dv3_root() -> Path:
 #: logging lines added to the official `imag_loss` (dreamerv3/agent.py, after the entropy metric in
 #: `for k in act:`): the mean of the policy's mode and std over the imagined states it trains on.
 #: They read values the loss already computed and change nothing else.
+#: The policy of a continuous action is `outs.Agg(outs.Normal)` (embodied/jax/heads.py:
+#: `Head.__call__` wraps every output in Agg), so the lines unwrap `.output` before asking for
+#: `stddev`; discrete actions (a Categorical) have no stddev and log nothing.
 OFFICIAL_METRICS_ANCHOR = "    metrics[f'ent/{k}'] = ents[k].mean()\n"
 OFFICIAL_METRICS_PATCH = (
+    "    dist = getattr(policy[k], 'output', policy[k])  # added by worldmodels side_by_side.py\n"
+    "    if hasattr(dist, 'stddev'):\n"
+    "      metrics[f'polmode/{k}'] = dist.pred()[:, :-1].mean()\n"
+    "      metrics[f'polstd/{k}'] = dist.stddev[:, :-1].mean()\n"
+)
+#: the first version of the patch (2026-12-02): its hasattr test never held on the Agg wrapper, so
+#: it logged nothing; `patch_official_metrics` replaces it
+OFFICIAL_METRICS_PATCH_V1 = (
     "    if hasattr(policy[k], 'stddev'):  # added by worldmodels scripts/side_by_side.py\n"
     "      metrics[f'polmode/{k}'] = policy[k].pred()[:, :-1].mean()\n"
     "      metrics[f'polstd/{k}'] = policy[k].stddev[:, :-1].mean()\n"
@@ -88,8 +99,10 @@ OFFICIAL_METRICS_PATCH = (
 
 
 def patch_official_metrics(source: str) -> str:
-    """The official agent.py with the policy mode/std metrics added (idempotent). Raises
-    ValueError when the anchor line is missing (another release: patch by hand)."""
+    """The official agent.py with the policy mode/std metrics added (idempotent; an earlier
+    version of the patch is replaced). Raises ValueError when the anchor line is missing (another
+    release: patch by hand)."""
+    source = source.replace(OFFICIAL_METRICS_PATCH_V1, "")
     if OFFICIAL_METRICS_PATCH in source:
         return source
     if source.count(OFFICIAL_METRICS_ANCHOR) != 1:
@@ -312,6 +325,8 @@ def summarize(out: Path, updates: int, checkpoints: int = 5) -> Path:
                 verdicts.append(ok)
             elif official_key is None:
                 ok = "(not logged by the official code)"
+            elif ours_v and sides["official"]:
+                ok = "(not in the official runs' logs)"
             row["within"] = ok
             rows.append(row)
     with (out / "side_by_side.csv").open("w", newline="") as f:

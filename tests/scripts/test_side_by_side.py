@@ -5,6 +5,7 @@ and figure; without the official venv the official side is skipped with a messag
 from __future__ import annotations
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -140,10 +141,74 @@ def test_official_metrics_patch_adds_two_logging_lines_inside_the_entropy_loop()
     compile(patched, "agent.py", "exec")
     assert sbs.patch_official_metrics(patched) == patched
     added = [line for line in patched.splitlines() if line not in source.splitlines()]
-    assert len(added) == 3 and any("metrics[f'polmode/{k}']" in a for a in added)
+    assert len(added) == 4 and any("metrics[f'polmode/{k}']" in a for a in added)
     lines = patched.splitlines()
     at = lines.index(sbs.OFFICIAL_METRICS_ANCHOR.rstrip("\n"))
     assert lines[at - 1].strip() == "for k in act:" and lines[at + 1] == added[0]
     assert [line for line in lines if line not in added] == source.splitlines()
     with pytest.raises(ValueError, match="release e3f0224"):
         sbs.patch_official_metrics("def imag_loss():\n  pass\n")
+    # a copy patched by the first version (which logged nothing) is brought to this one
+    first = source.replace(
+        sbs.OFFICIAL_METRICS_ANCHOR, sbs.OFFICIAL_METRICS_ANCHOR + sbs.OFFICIAL_METRICS_PATCH_V1
+    )
+    assert sbs.patch_official_metrics(first) == patched
+
+
+#: run in the official venv: the release's own imag_loss on a release-built policy (the
+#: Agg-wrapped Normal its bounded_normal head returns); prints what it logged and what it should
+_OFFICIAL_IMAG_LOSS = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import jax.numpy as jnp, numpy as np
+from embodied.jax import outs
+from dreamerv3 import agent
+
+class Unit:  # a normalizer that leaves values as they are
+    def __call__(self, x, update):
+        return 0.0, 1.0
+    def stats(self):
+        return 0.0, 1.0
+
+rng = np.random.default_rng(0)
+B, T = 3, 5
+mean = np.tanh(rng.normal(size=(B, T, 1))).astype(np.float32)
+std = rng.uniform(0.1, 1.0, size=(B, T, 1)).astype(np.float32)
+policy = {"action": outs.Agg(outs.Normal(jnp.asarray(mean), jnp.asarray(std)), 1, jnp.sum)}
+value = outs.MSE(jnp.zeros((B, T)))
+_, _, mets = agent.imag_loss(
+    {"action": jnp.zeros((B, T, 1))}, jnp.zeros((B, T)), jnp.ones((B, T)), policy, value, value,
+    Unit(), Unit(), Unit(), True)
+print(json.dumps({
+    "polmode": float(mets["polmode/action"]), "polstd": float(mets["polstd/action"]),
+    "mode": float(mean[:, :-1].mean()), "std": float(std[:, :-1].mean()),
+}))
+"""
+
+
+@pytest.mark.timeout(300)
+def test_official_metrics_patch_logs_the_mode_and_std_of_the_releases_own_policy(tmp_path):
+    """Run, not read: the patched release's imag_loss, on a policy built as its head builds one,
+    must log the mean mode and std over the states the loss trains on (the first version of the
+    patch compiled and sat in the right place, yet logged nothing)."""
+    import tarfile
+
+    python = Path.home() / ".cache" / "official_dreamerv3" / "venv" / "bin" / "python"
+    if not OFFICIAL_TARBALL.exists() or not python.exists():
+        pytest.skip(f"needs {OFFICIAL_TARBALL} and the official venv ({python})")
+    sbs = _harness()
+    with tarfile.open(OFFICIAL_TARBALL) as tar:
+        tar.extractall(tmp_path / "src", filter="data")
+    agent_py = tmp_path / "src" / "dreamerv3" / "agent.py"
+    agent_py.write_text(sbs.patch_official_metrics(agent_py.read_text()))
+    script = tmp_path / "imag_loss.py"
+    script.write_text(_OFFICIAL_IMAG_LOSS)
+    proc = subprocess.run(
+        [str(python), str(script), str(tmp_path / "src")],
+        capture_output=True, text=True, timeout=240, stdin=subprocess.DEVNULL,
+        env={**os.environ, "JAX_PLATFORMS": "cpu"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got["polmode"] == pytest.approx(got["mode"], abs=1e-6)
+    assert got["polstd"] == pytest.approx(got["std"], abs=1e-6)
