@@ -154,6 +154,17 @@ def recipe_envs_and_repeat() -> tuple[int, int]:
 RECIPE_ENVS, RECIPE_REPEAT = recipe_envs_and_repeat()
 
 
+def recipe_optimizer() -> tuple[float | None, int | None]:
+    """The CPU learning recipe's LaProp learning rate and warmup where it sets them (None: the
+    release's), read from its yaml: --recipe gives the official side the same unless --lr /
+    --warmup say otherwise."""
+    from omegaconf import OmegaConf
+
+    agent = OmegaConf.load(RECIPE).get("agent", {})
+    lr, warmup = agent.get("laprop_lr"), agent.get("warmup")
+    return (None if lr is None else float(lr)), (None if warmup is None else int(warmup))
+
+
 def recipe_prefill_steps(envs: int = RECIPE_ENVS) -> int:
     """Env steps (over all envs) before the official's first update: each stream adds one
     window per step once it holds 65 rows, training starts at 1024 windows."""
@@ -411,8 +422,12 @@ def main() -> None:
     )
     p.add_argument("--frames", type=int, default=None, help="--recipe: env frames per run (100k)")
     p.add_argument("--checkpoints", type=int, default=5, help="table rows per metric")
-    p.add_argument("--lr", type=float, default=None, help="--recipe: LaProp lr, both sides")
-    p.add_argument("--warmup", type=int, default=None, help="--recipe: lr warmup, both sides")
+    p.add_argument(
+        "--lr", type=float, default=None, help="--recipe: LaProp lr, both sides (the recipe's)"
+    )
+    p.add_argument(
+        "--warmup", type=int, default=None, help="--recipe: lr warmup, both sides (the recipe's)"
+    )
     p.add_argument(
         "--ours-override",
         nargs="*",
@@ -434,6 +449,10 @@ def main() -> None:
         # the update count the official makes in --frames (the table's last row)
         steps = args.frames // RECIPE_REPEAT - recipe_prefill_steps()
         args.updates = int(steps * args.train_ratio / ROWS_PER_UPDATE)
+    if args.recipe:
+        recipe_lr, recipe_warmup = recipe_optimizer()
+        args.lr = recipe_lr if args.lr is None else args.lr
+        args.warmup = recipe_warmup if args.warmup is None else args.warmup
     ours_opt, official_opt = optimizer_overrides(args.lr, args.warmup)
     if not args.summarize_only:
         jobs = []
