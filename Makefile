@@ -43,7 +43,7 @@ test: gl $(VENV)/.installed-test
 	$(PY) -m pytest -q --timeout=900 -n $(TEST_JOBS) --dist worksteal $(ARGS)
 
 lint: setup
-	$(VENV)/bin/ruff check worldmodels tests scripts
+	$(VENV)/bin/ruff check worldmodels tests scripts benchmarks
 	$(VENV)/bin/mypy
 
 bench: setup
