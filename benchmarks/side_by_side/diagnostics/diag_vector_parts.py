@@ -45,6 +45,6 @@ def init(self, *args, **kwargs):  # type: ignore[no-untyped-def]
 
 heads.Decoder.__init__ = init
 
-from worldmodels.train import cli  # noqa: E402
+from worldmodels.train import cli  # noqa: E402 (after the patch above, so the decoder uses it)
 
 cli()
