@@ -40,6 +40,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 PEER = ROOT.parent / "shared" / "peers" / "official_dreamerv3"
@@ -142,27 +143,35 @@ def ours_command(
 RECIPE = ROOT / "configs" / "experiment" / "cpu_proprio_dreamer.yaml"
 
 
-def recipe_envs_and_repeat() -> tuple[int, int]:
-    """The CPU learning recipe's env count and action repeat, read from its yaml (the official
-    side must get the same)."""
+class RecipeProtocol(NamedTuple):
+    """What the CPU learning recipe sets that the official side must get the same of: env count,
+    action repeat, train ratio, and the LaProp lr and warmup (None where the recipe keeps the
+    release's)."""
+
+    envs: int
+    repeat: int
+    train_ratio: float
+    lr: float | None
+    warmup: int | None
+
+
+def recipe_protocol() -> RecipeProtocol:
+    """The recipe's protocol, read from its yaml (the one file both sides take it from)."""
     from omegaconf import OmegaConf
 
     cfg = OmegaConf.load(RECIPE)
-    return int(cfg.trainer.num_envs), int(cfg.env.action_repeat)
+    lr, warmup = cfg.agent.get("laprop_lr"), cfg.agent.get("warmup")
+    return RecipeProtocol(
+        envs=int(cfg.trainer.num_envs),
+        repeat=int(cfg.env.action_repeat),
+        train_ratio=float(cfg.agent.train_ratio),
+        lr=None if lr is None else float(lr),
+        warmup=None if warmup is None else int(warmup),
+    )
 
 
-RECIPE_ENVS, RECIPE_REPEAT = recipe_envs_and_repeat()
-
-
-def recipe_optimizer() -> tuple[float | None, int | None]:
-    """The CPU learning recipe's LaProp learning rate and warmup where it sets them (None: the
-    release's), read from its yaml: --recipe gives the official side the same unless --lr /
-    --warmup say otherwise."""
-    from omegaconf import OmegaConf
-
-    agent = OmegaConf.load(RECIPE).get("agent", {})
-    lr, warmup = agent.get("laprop_lr"), agent.get("warmup")
-    return (None if lr is None else float(lr)), (None if warmup is None else int(warmup))
+RECIPE_PROTOCOL = recipe_protocol()
+RECIPE_ENVS, RECIPE_REPEAT = RECIPE_PROTOCOL.envs, RECIPE_PROTOCOL.repeat
 
 
 def recipe_prefill_steps(envs: int = RECIPE_ENVS) -> int:
@@ -414,11 +423,14 @@ def main() -> None:
     p.add_argument(
         "--recipe",
         action="store_true",
-        help="the CPU learning recipe's protocol (its envs and action repeat, --train-ratio, "
-        "--frames) instead of the official dmc_proprio one (1 env, repeat 1, ratio 1024)",
+        help="the CPU learning recipe's protocol (its envs, action repeat, train ratio, lr and "
+        "warmup; --frames) instead of the official dmc_proprio one (1 env, repeat 1, ratio 1024)",
     )
     p.add_argument(
-        "--train-ratio", type=float, default=None, help="--recipe: replayed rows per env step (200)"
+        "--train-ratio",
+        type=float,
+        default=None,
+        help="--recipe: replayed rows per env step (the recipe's)",
     )
     p.add_argument("--frames", type=int, default=None, help="--recipe: env frames per run (100k)")
     p.add_argument("--checkpoints", type=int, default=5, help="table rows per metric")
@@ -443,16 +455,15 @@ def main() -> None:
         p.error(f"{', '.join(given)} apply only with --recipe (the default protocol is fixed)")
     if args.fast:
         args.updates = 3
-    if args.recipe:
-        args.train_ratio = 200.0 if args.train_ratio is None else args.train_ratio
+    if args.recipe:  # the recipe's own values where no flag overrides them
+        rp = RECIPE_PROTOCOL
+        args.train_ratio = rp.train_ratio if args.train_ratio is None else args.train_ratio
+        args.lr = rp.lr if args.lr is None else args.lr
+        args.warmup = rp.warmup if args.warmup is None else args.warmup
         args.frames = 100_000 if args.frames is None else args.frames
         # the update count the official makes in --frames (the table's last row)
         steps = args.frames // RECIPE_REPEAT - recipe_prefill_steps()
         args.updates = int(steps * args.train_ratio / ROWS_PER_UPDATE)
-    if args.recipe:
-        recipe_lr, recipe_warmup = recipe_optimizer()
-        args.lr = recipe_lr if args.lr is None else args.lr
-        args.warmup = recipe_warmup if args.warmup is None else args.warmup
     ours_opt, official_opt = optimizer_overrides(args.lr, args.warmup)
     if not args.summarize_only:
         jobs = []

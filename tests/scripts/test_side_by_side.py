@@ -88,19 +88,24 @@ def test_recipe_mode_gives_both_sides_the_recipes_protocol(tmp_path):
     assert sbs.optimizer_overrides(None, None) == ([], [])  # the releases' own values
 
 
-def test_recipe_mode_gives_the_official_the_optimizer_our_recipe_runs():
-    """The recipe sets its own LaProp lr and warmup; --recipe without --lr/--warmup must hand the
-    official side the values our composed recipe config resolves to, not the release's."""
+def test_recipe_mode_gives_the_official_the_protocol_our_recipe_runs():
+    """The recipe sets its own train ratio, LaProp lr and warmup; --recipe without flags must hand
+    the official side the values our composed recipe config resolves to, not the release's."""
     from hydra import compose, initialize_config_dir
 
     sbs = _harness()
     with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base=None):
-        agent = compose("config", overrides=["+experiment=cpu_proprio_dreamer"]).agent
-    lr, warmup = sbs.recipe_optimizer()
-    assert (lr, warmup) == (agent.laprop_lr, agent.warmup)
-    _, official = sbs.optimizer_overrides(lr, warmup)
-    assert _flag(official, "--agent.opt.lr") == f"{agent.laprop_lr:g}"
-    assert _flag(official, "--agent.opt.warmup") == str(agent.warmup)
+        cfg = compose("config", overrides=["+experiment=cpu_proprio_dreamer"])
+    rp = sbs.recipe_protocol()
+    assert (rp.envs, rp.repeat) == (cfg.trainer.num_envs, cfg.env.action_repeat)
+    assert (rp.train_ratio, rp.lr, rp.warmup) == (
+        cfg.agent.train_ratio,
+        cfg.agent.laprop_lr,
+        cfg.agent.warmup,
+    )
+    _, official = sbs.optimizer_overrides(rp.lr, rp.warmup)
+    assert _flag(official, "--agent.opt.lr") == f"{cfg.agent.laprop_lr:g}"
+    assert _flag(official, "--agent.opt.warmup") == str(cfg.agent.warmup)
 
 
 def test_official_prefill_counts_windows_per_stream():
