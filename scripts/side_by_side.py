@@ -8,7 +8,8 @@
 
 Both sides run the same protocol: the official `dmc_proprio` config (size1m, float32 on CPU, one
 env, action repeat 1, batch 16 x 64, train ratio 1024: one update per env step, training once the
-replay holds 1024 rows), on one core each (`--parallel 2` runs two at once, pinned with taskset).
+replay holds 1024 rows), on one core each (`--parallel 2` runs two at once, pinned with taskset;
+`--cores` picks which).
 The official code comes from ../shared/peers/official_dreamerv3 (its setup.sh builds the venv in
 $DV3_ROOT, default ~/.cache/official_dreamerv3); without it the official side is skipped with a
 message. Before it runs, two logging lines are added to the official copy's `imag_loss` (the
@@ -251,20 +252,36 @@ def launch(cmd: list[str], log: Path, core: int | None) -> subprocess.Popen[byte
     return subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env, cwd=cwd)
 
 
-def run_all(jobs: list[tuple[str, list[str], Path]], parallel: int) -> None:
-    """Runs (name, command, log) jobs, `parallel` at a time, one core each."""
+def run_all(jobs: list[tuple[str, list[str], Path]], cores: list[int]) -> None:
+    """Runs (name, command, log) jobs, one per core of `cores` at a time, each pinned to a core
+    no running job holds (a job that ends frees its core for the next, whatever its order)."""
     pending, running = list(jobs), []
     while pending or running:
-        while pending and len(running) < parallel:
+        busy = {core for _, _, core in running}
+        free = [c for c in cores if c not in busy]
+        while pending and free:
             name, cmd, log = pending.pop(0)
-            print(f"start {name}: {' '.join(cmd[:4])} ... (log {log})", flush=True)
-            running.append((name, launch(cmd, log, len(running) % max(os.cpu_count() or 1, 1))))
+            core = free.pop(0)
+            print(f"start {name} on core {core}: {' '.join(cmd[:4])} ... (log {log})", flush=True)
+            running.append((name, launch(cmd, log, core), core))
         time.sleep(2)
         for item in list(running):
-            name, proc = item
+            name, proc, _ = item
             if proc.poll() is not None:
                 running.remove(item)
                 print(f"done {name}: exit {proc.returncode}", flush=True)
+
+
+def pick_cores(parallel: int, cores: list[int] | None, available: int) -> list[int]:
+    """The cores the runs are pinned to: `cores` as given, else the first `parallel` ones.
+    Raises ValueError naming the flag when a core does not exist or one is given twice."""
+    chosen = list(range(min(parallel, available))) if cores is None else cores
+    bad = [c for c in chosen if not 0 <= c < available]
+    if bad or not chosen:
+        raise ValueError(f"--cores: {bad or chosen} not on this machine (valid: 0-{available - 1})")
+    if len(set(chosen)) != len(chosen):
+        raise ValueError(f"--cores: {chosen} names a core twice (one run per core)")
+    return chosen
 
 
 # ---- reading the logs ------------------------------------------------------------------------
@@ -417,6 +434,14 @@ def main() -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--sides", nargs="+", default=["ours", "official"], choices=["ours", "official"])
     p.add_argument("--parallel", type=int, default=2, help="runs at once, one core each")
+    p.add_argument(
+        "--cores",
+        type=int,
+        nargs="+",
+        default=None,
+        help="the cores to pin runs to, one run each (default: the first --parallel ones), e.g. "
+        "--cores 1 to leave core 0 to another run",
+    )
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "side_by_side")
     p.add_argument("--fast", action="store_true", help="CI: 3 updates, a short prefill (ours)")
     p.add_argument("--summarize-only", action="store_true")
@@ -448,6 +473,10 @@ def main() -> None:
         "pass none for eager)",
     )
     args = p.parse_args()
+    try:
+        cores = pick_cores(args.parallel, args.cores, os.cpu_count() or 1)
+    except ValueError as err:
+        p.error(str(err))
     recipe_only = {"--train-ratio": args.train_ratio, "--frames": args.frames, "--lr": args.lr,
                    "--warmup": args.warmup}  # fmt: skip
     given = [k for k, v in recipe_only.items() if v is not None]
@@ -501,7 +530,7 @@ def main() -> None:
                     else:
                         cmd = official_command(args.task, seed, args.updates, run_dir)
                     jobs.append((f"official {tag}", cmd, args.out / "logs" / f"official_{tag}.log"))
-        run_all(jobs, args.parallel)
+        run_all(jobs, cores)
     summarize(args.out, args.updates, args.checkpoints)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -137,6 +138,40 @@ def test_recipe_options_without_recipe_are_an_error():
     )
     assert proc.returncode == 2
     assert "--lr, --warmup apply only with --recipe" in proc.stderr
+
+
+@pytest.mark.skipif(
+    (os.cpu_count() or 1) < 2 or shutil.which("taskset") is None,
+    reason="needs two cores and taskset to pin two runs",
+)
+def test_a_run_that_ends_first_frees_its_own_core_for_the_next(tmp_path):
+    """Three jobs on cores [0, 1]: the short one on core 0 ends while the long one holds core 1,
+    so the third must go to core 0 (counting running jobs would put it on core 1, two runs on
+    one core). Each job writes the affinity it ran with."""
+    harness = _harness()
+
+    def job(name: str, sleep: float) -> tuple[str, list[str], Path]:
+        code = (
+            "import os, sys, time; time.sleep(float(sys.argv[2])); "
+            "open(sys.argv[1], 'w').write(str(sorted(os.sched_getaffinity(0))))"
+        )
+        cmd = [sys.executable, "-c", code, str(tmp_path / f"{name}.cores"), str(sleep)]
+        return name, cmd, tmp_path / "logs" / f"{name}.log"
+
+    harness.run_all([job("short", 0.1), job("long", 6.0), job("third", 0.1)], [0, 1])
+    ran_on = {n: (tmp_path / f"{n}.cores").read_text() for n in ("short", "long", "third")}
+    assert ran_on == {"short": "[0]", "long": "[1]", "third": "[0]"}
+
+
+def test_cores_flag_is_checked_against_the_machine():
+    harness = _harness()
+    assert harness.pick_cores(2, None, 2) == [0, 1]
+    assert harness.pick_cores(2, None, 1) == [0]
+    assert harness.pick_cores(2, [1], 2) == [1]
+    with pytest.raises(ValueError, match=r"--cores: \[5\] not on this machine \(valid: 0-1\)"):
+        harness.pick_cores(2, [0, 5], 2)
+    with pytest.raises(ValueError, match="names a core twice"):
+        harness.pick_cores(2, [1, 1], 2)
 
 
 OFFICIAL_SRC = ROOT.parent / "shared" / "peers" / "official_dreamerv3"
