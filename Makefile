@@ -44,6 +44,7 @@ test: gl $(VENV)/.installed-test
 
 lint: setup
 	$(VENV)/bin/ruff check worldmodels tests scripts benchmarks
+	$(VENV)/bin/ruff format --check worldmodels tests scripts benchmarks
 	$(VENV)/bin/mypy
 
 bench: setup

@@ -65,8 +65,7 @@ def test_reset_seed_reproduces_initial_state():
 
 
 def test_actions_rescaled_to_actuator_bounds():
-    env = make_env({"suite": "dmc", "task": "quadruped_walk", "obs": "proprio",
-                    "action_repeat": 1})
+    env = make_env({"suite": "dmc", "task": "quadruped_walk", "obs": "proprio", "action_repeat": 1})
     env.reset(seed=0)
     spec = env.unwrapped._env.action_spec()
     ctrl = lambda: env.unwrapped.physics.data.ctrl.copy()  # noqa: E731
@@ -81,10 +80,12 @@ def test_actions_rescaled_to_actuator_bounds():
     env.close()
 
 
-@pytest.mark.parametrize("discount, terminated, truncated",
-                         [(0.0, True, False), (1.0, False, True)])
-def test_last_step_discount_zero_is_terminal_else_truncation(monkeypatch, discount, terminated,
-                                                            truncated):
+@pytest.mark.parametrize(
+    "discount, terminated, truncated", [(0.0, True, False), (1.0, False, True)]
+)
+def test_last_step_discount_zero_is_terminal_else_truncation(
+    monkeypatch, discount, terminated, truncated
+):
     env = DMCEnv(load_suite(pixels=False), "cartpole", "balance")
     env.reset(seed=0)
     obs = env._env.step(np.zeros(1)).observation
@@ -94,14 +95,17 @@ def test_last_step_discount_zero_is_terminal_else_truncation(monkeypatch, discou
     assert (term, trunc, reward) == (terminated, truncated, 0.5)
 
 
-@pytest.mark.parametrize("name, domain, task", [
-    ("ball_in_cup_catch", "ball_in_cup", "catch"),
-    ("point_mass_easy", "point_mass", "easy"),
-    ("cartpole_balance_sparse", "cartpole", "balance_sparse"),
-    ("finger_turn_hard", "finger", "turn_hard"),
-    ("humanoid_CMU_run", "humanoid_CMU", "run"),
-    ("humanoid_run", "humanoid", "run"),
-])
+@pytest.mark.parametrize(
+    "name, domain, task",
+    [
+        ("ball_in_cup_catch", "ball_in_cup", "catch"),
+        ("point_mass_easy", "point_mass", "easy"),
+        ("cartpole_balance_sparse", "cartpole", "balance_sparse"),
+        ("finger_turn_hard", "finger", "turn_hard"),
+        ("humanoid_CMU_run", "humanoid_CMU", "run"),
+        ("humanoid_run", "humanoid", "run"),
+    ],
+)
 def test_task_names_split_at_the_domain(name, domain, task):
     assert split_task(name, load_suite(pixels=False)) == (domain, task)
 

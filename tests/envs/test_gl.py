@@ -53,8 +53,13 @@ def test_preset_backend_is_trusted(monkeypatch):
 
 def _run(code_or_args, **env):
     clean = {k: v for k, v in os.environ.items() if k not in ("MUJOCO_GL", "PYOPENGL_PLATFORM")}
-    return subprocess.run([sys.executable, *code_or_args], capture_output=True, text=True,
-                          env={**clean, "OMP_NUM_THREADS": "1", **env}, timeout=120)
+    return subprocess.run(
+        [sys.executable, *code_or_args],
+        capture_output=True,
+        text=True,
+        env={**clean, "OMP_NUM_THREADS": "1", **env},
+        timeout=120,
+    )
 
 
 def test_cli_exit_codes():

@@ -53,8 +53,10 @@ def test_pendulum_own_time_limit_is_a_truncation():
 def test_mujoco_env_pixels():
     cfg = {"suite": "gym", "task": "InvertedPendulum-v5", "obs": "both", "image_size": 32}
     obs_spec, _ = env_specs(cfg)
-    assert obs_spec == {"image": ArraySpec((32, 32, 3), "uint8"),
-                        "vector": ArraySpec((4,), "float32")}
+    assert obs_spec == {
+        "image": ArraySpec((32, 32, 3), "uint8"),
+        "vector": ArraySpec((4,), "float32"),
+    }
     env = make_env(cfg)
     obs, _ = env.reset(seed=0)
     assert obs["image"].shape == (32, 32, 3) and obs["image"].dtype == np.uint8

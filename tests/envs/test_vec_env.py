@@ -31,8 +31,10 @@ def zeros(vec, steps):
 def test_reset_row_shapes_and_flags():
     with make_vec_env(REACH, num_envs=3, seed=0, asynchronous=False) as vec:
         row = vec.reset()
-        assert vec.obs_spec == {"image": ArraySpec((16, 16, 3), "uint8"),
-                                "vector": ArraySpec((2,), "float32")}
+        assert vec.obs_spec == {
+            "image": ArraySpec((16, 16, 3), "uint8"),
+            "vector": ArraySpec((2,), "float32"),
+        }
         assert vec.act_spec == ActSpec(1, discrete=False)
         assert row["image"].shape == (3, 16, 16, 3) and row["image"].dtype == np.uint8
         assert row["vector"].shape == (3, 2) and row["vector"].dtype == np.float32
@@ -76,8 +78,7 @@ def test_discrete_actions_are_one_hot():
     with make_vec_env(cfg, num_envs=2, seed=0, asynchronous=False) as vec:
         x0 = vec.reset()["vector"][:, 0]
         row = vec.step(np.array([[0, 0, 1], [1, 0, 0]], np.float32))  # right, left
-        np.testing.assert_allclose(row["vector"][:, 0], np.clip(x0 + [0.2, -0.2], -1, 1),
-                                   atol=1e-6)
+        np.testing.assert_allclose(row["vector"][:, 0], np.clip(x0 + [0.2, -0.2], -1, 1), atol=1e-6)
         with pytest.raises(ValueError, match="action shape"):
             vec.step(np.zeros((2, 1), np.float32))
 
@@ -87,14 +88,14 @@ def test_action_repeat_sums_rewards_and_stops_at_episode_end():
     actions = rng.uniform(-1, 1, (9, 1, 1)).astype(np.float32)  # [T, N, A] per policy step
     with make_vec_env(REACH, num_envs=1, seed=5, asynchronous=False) as vec:
         single = rollout(vec, np.repeat(actions, 4, axis=0))  # the same frames, one by one
-    with make_vec_env(dict(REACH, action_repeat=4), num_envs=1, seed=5,
-                      asynchronous=False) as vec:
+    with make_vec_env(dict(REACH, action_repeat=4), num_envs=1, seed=5, asynchronous=False) as vec:
         assert vec.action_repeat == 4
         repeated = rollout(vec, actions)
     reward = stack(single, "reward")[:, 0]
     for k in range(1, 8):  # policy step k covers frames 4k-3 .. 4k
-        assert repeated[k]["reward"][0] == pytest.approx(reward[4 * k - 3: 4 * k + 1].sum(),
-                                                         abs=1e-5)
+        assert repeated[k]["reward"][0] == pytest.approx(
+            reward[4 * k - 3 : 4 * k + 1].sum(), abs=1e-5
+        )
         np.testing.assert_array_equal(repeated[k]["image"], single[4 * k]["image"])
         assert not repeated[k]["is_last"][0]
     # 30 frames: the 8th policy step has only 2 frames left, then the episode ends.
@@ -145,8 +146,10 @@ def test_async_matches_sync():
 
 
 def test_step_before_reset_is_an_error():
-    with make_vec_env(REACH, num_envs=1, seed=0, asynchronous=False) as vec, \
-            pytest.raises(RuntimeError, match="before reset"):
+    with (
+        make_vec_env(REACH, num_envs=1, seed=0, asynchronous=False) as vec,
+        pytest.raises(RuntimeError, match="before reset"),
+    ):
         vec.step(np.zeros((1, 1), np.float32))
 
 

@@ -119,8 +119,13 @@ def test_video_of_a_gym_env_learned_from_state_through_the_command_line(tmp_path
     only): the video comes from the env's renderer, the agent still reads its vector."""
     run_dir = run(
         # a sweep-style dir name: `=` and `,` need no quoting on the command line
-        ["agent=sac", "env=gym", "env.task=Pendulum-v1", *TINY,
-         f"run_dir={tmp_path / 'env.task=Pendulum-v1,seed=0'}"]  # fmt: skip
+        [
+            "agent=sac",
+            "env=gym",
+            "env.task=Pendulum-v1",
+            *TINY,
+            f"run_dir={tmp_path / 'env.task=Pendulum-v1,seed=0'}",
+        ]  # fmt: skip
     )
     done = subprocess.run(
         [

@@ -264,12 +264,7 @@ def quote_path_overrides(
     out = []
     for arg in args:
         key, sep, value = arg.partition("=")
-        if (
-            sep
-            and key in keys
-            and value[:1] not in ("'", '"')
-            and _NEEDS_QUOTES.search(value)
-        ):
+        if sep and key in keys and value[:1] not in ("'", '"') and _NEEDS_QUOTES.search(value):
             value = "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
             arg = f"{key}={value}"
         out.append(arg)
