@@ -25,7 +25,10 @@ config with `--run.envs 4 --env.dmc.repeat 2 --run.train_ratio R --run.steps fra
 `run.steps` counts env steps over all envs). `--lr` / `--warmup` set the same LaProp learning
 rate and warmup on both sides; `--ours-override` is appended to our side. The prefills differ
 slightly: ours 2048 frames (the preset's), the official's until its replay holds 1024 windows
-(4 x (256 + 64) steps, 2560 frames).
+(4 x (256 + 64) steps, 2560 frames). `--ours-from RUN_DIR ...` takes our side from runs of the
+recipe already made (`python -m worldmodels.train +experiment=cpu_proprio_dreamer ...`) instead
+of running it again: each run's config must match the protocol (task, envs, repeat, train ratio,
+lr, warmup, frames), or the command stops naming the key.
 """
 
 from __future__ import annotations
@@ -192,6 +195,52 @@ def ours_recipe_command(
         f"trainer.steps={frames}", "trainer.log_every=2000", "logger.video=false",
         "logger.tensorboard=false", "logger.progress=false", f"run_dir={run_dir}", *opt,
     ]  # fmt: skip
+
+
+def import_ours_runs(
+    run_dirs: Sequence[Path], out: Path, task: str, frames: int, want: RecipeProtocol
+) -> list[str]:
+    """Copies the metrics of recipe runs already made into OUT/runs/ours_<task>_s<seed>/ (with
+    a SOURCE file naming where they came from), after checking that each ran the protocol the
+    official side runs. Returns one line per run (its seed, state and frames). Raises ValueError
+    naming the run and the key where one differs: a run at another lr or task would make the
+    table silently compare different things."""
+    from omegaconf import OmegaConf
+
+    lines = []
+    for run_dir in run_dirs:
+        cfg_path, metrics = run_dir / "config.yaml", run_dir / "metrics.jsonl"
+        if not cfg_path.exists() or not metrics.exists():
+            raise ValueError(f"--ours-from {run_dir}: no config.yaml and metrics.jsonl (not a run)")
+        cfg = OmegaConf.load(cfg_path)
+        expected = {
+            "env.task": task, "env.action_repeat": want.repeat, "trainer.num_envs": want.envs,
+            "agent.train_ratio": want.train_ratio, "agent.laprop_lr": want.lr,
+            "agent.warmup": want.warmup, "trainer.steps": frames,
+        }  # fmt: skip
+        for key, value in expected.items():
+            got = OmegaConf.select(cfg, key)
+            if value is not None and (got is None or got != value):
+                raise ValueError(
+                    f"--ours-from {run_dir}: {key} is {got}, the side by side runs {value}"
+                )
+        seed = int(cfg.seed)
+        dest = out / "runs" / f"ours_{task}_s{seed}"
+        if dest.exists():
+            raise ValueError(f"--ours-from {run_dir}: {dest} exists (two runs with seed {seed}?)")
+        dest.mkdir(parents=True)
+        shutil.copy2(metrics, dest / "metrics.jsonl")
+        (dest / "SOURCE").write_text(f"{run_dir.resolve()}\n")
+        status = (
+            json.loads((run_dir / "status.json").read_text())
+            if (run_dir / "status.json").exists()
+            else {}
+        )
+        lines.append(
+            f"ours seed {seed} from {run_dir}: {status.get('state', '?')} at "
+            f"{status.get('env_frames', '?')} of {frames} frames"
+        )
+    return lines
 
 
 def optimizer_overrides(lr: float | None, warmup: int | None) -> tuple[list[str], list[str]]:
@@ -466,6 +515,13 @@ def main() -> None:
         "--warmup", type=int, default=None, help="--recipe: lr warmup, both sides (the recipe's)"
     )
     p.add_argument(
+        "--ours-from",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="--recipe: our side from these recipe run dirs (already made) instead of new runs",
+    )
+    p.add_argument(
         "--ours-override",
         nargs="*",
         default=list(COMPILED),
@@ -478,7 +534,7 @@ def main() -> None:
     except ValueError as err:
         p.error(str(err))
     recipe_only = {"--train-ratio": args.train_ratio, "--frames": args.frames, "--lr": args.lr,
-                   "--warmup": args.warmup}  # fmt: skip
+                   "--warmup": args.warmup, "--ours-from": args.ours_from}  # fmt: skip
     given = [k for k, v in recipe_only.items() if v is not None]
     if given and not args.recipe:
         p.error(f"{', '.join(given)} apply only with --recipe (the default protocol is fixed)")
@@ -494,6 +550,18 @@ def main() -> None:
         steps = args.frames // RECIPE_REPEAT - recipe_prefill_steps()
         args.updates = int(steps * args.train_ratio / ROWS_PER_UPDATE)
     ours_opt, official_opt = optimizer_overrides(args.lr, args.warmup)
+    if args.ours_from:  # our side is these runs: none is launched, the old copies go
+        for old in (args.out / "runs").glob(f"ours_{args.task}_s*"):
+            shutil.rmtree(old)
+        protocol = RecipeProtocol(
+            RECIPE_ENVS, RECIPE_REPEAT, args.train_ratio, args.lr, args.warmup
+        )
+        try:
+            lines = import_ours_runs(args.ours_from, args.out, args.task, args.frames, protocol)
+        except ValueError as err:
+            p.error(str(err))
+        print("\n".join(lines), flush=True)
+        args.sides = [s for s in args.sides if s != "ours"]
     if not args.summarize_only:
         jobs = []
         for seed in args.seeds:

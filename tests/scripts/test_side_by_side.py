@@ -130,6 +130,8 @@ def test_recipe_options_without_recipe_are_an_error():
             "1e-3",
             "--warmup",
             "0",
+            "--ours-from",
+            "somewhere",
         ],
         capture_output=True,
         text=True,
@@ -137,7 +139,7 @@ def test_recipe_options_without_recipe_are_an_error():
         stdin=subprocess.DEVNULL,
     )
     assert proc.returncode == 2
-    assert "--lr, --warmup apply only with --recipe" in proc.stderr
+    assert "--lr, --warmup, --ours-from apply only with --recipe" in proc.stderr
 
 
 @pytest.mark.skipif(
@@ -172,6 +174,54 @@ def test_cores_flag_is_checked_against_the_machine():
         harness.pick_cores(2, [0, 5], 2)
     with pytest.raises(ValueError, match="names a core twice"):
         harness.pick_cores(2, [1, 1], 2)
+
+
+RECIPE_RUNS = ROOT / "benchmarks" / "cpu_learning" / "runs" / "dreamer"
+
+
+def _recipe_run(task: str, seed: int) -> Path:
+    return RECIPE_RUNS / f"experiment=cpu_proprio_dreamer,env.task={task},seed={seed}"
+
+
+def test_ours_from_takes_committed_recipe_runs_as_our_side(tmp_path):
+    """--ours-from: the committed recipe runs become our side of a --recipe table without
+    rerunning them (the official side absent here: only the summary is made)."""
+    runs = [_recipe_run("cartpole_balance", s) for s in (0, 1)]
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "side_by_side.py"), "--recipe", "--summarize-only",
+         "--ours-from", *map(str, runs), "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "ours seed 1 from" in proc.stdout and "of 100000 frames" in proc.stdout
+    for seed, run in zip((0, 1), runs):
+        dest = tmp_path / "runs" / f"ours_cartpole_balance_s{seed}"
+        assert (dest / "metrics.jsonl").read_bytes() == (run / "metrics.jsonl").read_bytes()
+        assert (dest / "SOURCE").read_text().strip() == str(run.resolve())
+    table = (tmp_path / "side_by_side.md").read_text()
+    assert "Runs: ours_cartpole_balance_s0, ours_cartpole_balance_s1 |" in table
+
+
+def test_ours_from_refuses_a_run_of_another_protocol(tmp_path):
+    """A run at another lr (or task) would make the table compare different things: the import
+    stops naming the run and the key."""
+    import yaml
+
+    harness = _harness()
+    run = tmp_path / "release_lr"
+    shutil.copytree(_recipe_run("cartpole_balance", 0), run)
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    cfg["agent"]["laprop_lr"] = 4.0e-5
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg))
+    want = harness.RECIPE_PROTOCOL
+    with pytest.raises(
+        ValueError, match=r"agent\.laprop_lr is 4e-05, the side by side runs 0\.0004"
+    ):
+        harness.import_ours_runs([run], tmp_path / "out", "cartpole_balance", 100_000, want)
+    with pytest.raises(ValueError, match=r"env\.task is cartpole_balance, the side by side runs"):
+        harness.import_ours_runs(
+            [_recipe_run("cartpole_balance", 0)], tmp_path / "out", "reacher_easy", 100_000, want
+        )
 
 
 OFFICIAL_SRC = ROOT.parent / "shared" / "peers" / "official_dreamerv3"
