@@ -29,6 +29,13 @@ class _Tee:
             self._file.write(text)
         return n
 
+    def close(self) -> None:
+        """Closes nothing: the console is the process's and the file is ConsoleFile's. A logging
+        handler made while this tee was sys.stderr keeps it as its stream (absl's, when
+        dm_control is first imported inside a run) and closes it when Hydra reconfigures logging
+        before the next multirun job; forwarded, that would close the real stderr and kill
+        every later job of the sweep."""
+
     def flush(self) -> None:
         self._console.flush()
         if not self._file.closed:
