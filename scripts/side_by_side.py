@@ -5,6 +5,9 @@
     python scripts/side_by_side.py --summarize-only --out DIR      # redo the table and figure
     python scripts/side_by_side.py --recipe --train-ratio 64 --frames 50000 --lr 4e-4 \
         --warmup 0 --out benchmarks/side_by_side/cartpole_balance_recipe_fastlr  # the recipe
+    python scripts/side_by_side.py --recipe --sides official --cores 1 --out DIR   # official only,
+    python scripts/side_by_side.py --recipe --summarize-only --out DIR \
+        --ours-from RUN_DIR [RUN_DIR ...]                   # next to recipe runs already made
 
 Both sides run the same protocol: the official `dmc_proprio` config (size1m, float32 on CPU, one
 env, action repeat 1, batch 16 x 64, train ratio 1024: one update per env step, training once the
