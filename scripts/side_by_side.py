@@ -162,19 +162,30 @@ class RecipeProtocol(NamedTuple):
     warmup: int | None
 
 
-def recipe_protocol() -> RecipeProtocol:
-    """The recipe's protocol, read from its yaml (the one file both sides take it from)."""
+# where each protocol field lives in a config (the recipe's yaml and a run's composed config.yaml)
+PROTOCOL_KEYS = {"envs": "trainer.num_envs", "repeat": "env.action_repeat",
+                 "train_ratio": "agent.train_ratio", "lr": "agent.laprop_lr",
+                 "warmup": "agent.warmup"}  # fmt: skip
+
+
+def protocol_of(path: Path) -> RecipeProtocol:
+    """The protocol a config file sets (None for lr / warmup where it sets none)."""
     from omegaconf import OmegaConf
 
-    cfg = OmegaConf.load(RECIPE)
-    lr, warmup = cfg.agent.get("laprop_lr"), cfg.agent.get("warmup")
+    cfg = OmegaConf.load(path)
+    got = {field: OmegaConf.select(cfg, key) for field, key in PROTOCOL_KEYS.items()}
     return RecipeProtocol(
-        envs=int(cfg.trainer.num_envs),
-        repeat=int(cfg.env.action_repeat),
-        train_ratio=float(cfg.agent.train_ratio),
-        lr=None if lr is None else float(lr),
-        warmup=None if warmup is None else int(warmup),
+        envs=int(got["envs"]),
+        repeat=int(got["repeat"]),
+        train_ratio=float(got["train_ratio"]),
+        lr=None if got["lr"] is None else float(got["lr"]),
+        warmup=None if got["warmup"] is None else int(got["warmup"]),
     )
+
+
+def recipe_protocol() -> RecipeProtocol:
+    """The recipe's protocol, read from its yaml (the one file both sides take it from)."""
+    return protocol_of(RECIPE)
 
 
 RECIPE_PROTOCOL = recipe_protocol()
@@ -216,14 +227,16 @@ def import_ours_runs(
         if not cfg_path.exists() or not metrics.exists():
             raise ValueError(f"--ours-from {run_dir}: no config.yaml and metrics.jsonl (not a run)")
         cfg = OmegaConf.load(cfg_path)
-        expected = {
-            "env.task": task, "env.action_repeat": want.repeat, "trainer.num_envs": want.envs,
-            "agent.train_ratio": want.train_ratio, "agent.laprop_lr": want.lr,
-            "agent.warmup": want.warmup, "trainer.steps": frames,
-        }  # fmt: skip
-        for key, value in expected.items():
-            got = OmegaConf.select(cfg, key)
-            if value is not None and (got is None or got != value):
+        ran = protocol_of(cfg_path)._asdict()
+        checks = {  # key: (the run's value, the side by side's); want's None: the release's
+            PROTOCOL_KEYS[field]: (ran[field], value)
+            for field, value in want._asdict().items()
+            if value is not None
+        }
+        checks["env.task"] = (OmegaConf.select(cfg, "env.task"), task)
+        checks["trainer.steps"] = (OmegaConf.select(cfg, "trainer.steps"), frames)
+        for key, (got, value) in checks.items():
+            if got != value:
                 raise ValueError(
                     f"--ours-from {run_dir}: {key} is {got}, the side by side runs {value}"
                 )
@@ -327,9 +340,11 @@ def run_all(jobs: list[tuple[str, list[str], Path]], cores: list[int]) -> None:
 def pick_cores(parallel: int, cores: list[int] | None, available: int) -> list[int]:
     """The cores the runs are pinned to: `cores` as given, else the first `parallel` ones.
     Raises ValueError naming the flag when a core does not exist or one is given twice."""
+    if cores is None and parallel < 1:
+        raise ValueError(f"--parallel: {parallel}; at least 1 run at a time")
     chosen = list(range(min(parallel, available))) if cores is None else cores
     bad = [c for c in chosen if not 0 <= c < available]
-    if bad or not chosen:
+    if bad:
         raise ValueError(f"--cores: {bad or chosen} not on this machine (valid: 0-{available - 1})")
     if len(set(chosen)) != len(chosen):
         raise ValueError(f"--cores: {chosen} names a core twice (one run per core)")

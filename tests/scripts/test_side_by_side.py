@@ -174,6 +174,8 @@ def test_cores_flag_is_checked_against_the_machine():
         harness.pick_cores(2, [0, 5], 2)
     with pytest.raises(ValueError, match="names a core twice"):
         harness.pick_cores(2, [1, 1], 2)
+    with pytest.raises(ValueError, match=r"--parallel: 0; at least 1"):
+        harness.pick_cores(0, None, 2)
 
 
 RECIPE_RUNS = ROOT / "benchmarks" / "cpu_learning" / "runs" / "dreamer"
