@@ -168,6 +168,11 @@ PROTOCOL_KEYS = {"envs": "trainer.num_envs", "repeat": "env.action_repeat",
                  "warmup": "agent.warmup"}  # fmt: skip
 
 
+#: the release's optimizer pace, which a side by side keeps where it sets no lr / warmup
+#: (dreamerv3/configs.yaml:87, `agent.opt: {lr: 4e-5, ..., warmup: 1000}`)
+RELEASE_OPT = {"lr": 4.0e-5, "warmup": 1000}
+
+
 def protocol_of(path: Path) -> RecipeProtocol:
     """The protocol a config file sets (None for lr / warmup where it sets none)."""
     from omegaconf import OmegaConf
@@ -229,9 +234,8 @@ def import_ours_runs(
         cfg = OmegaConf.load(cfg_path)
         ran = protocol_of(cfg_path)._asdict()
         checks = {  # key: (the run's value, the side by side's); want's None: the release's
-            PROTOCOL_KEYS[field]: (ran[field], value)
+            PROTOCOL_KEYS[field]: (ran[field], RELEASE_OPT[field] if value is None else value)
             for field, value in want._asdict().items()
-            if value is not None
         }
         checks["env.task"] = (OmegaConf.select(cfg, "env.task"), task)
         checks["trainer.steps"] = (OmegaConf.select(cfg, "trainer.steps"), frames)

@@ -220,6 +220,17 @@ def test_ours_from_refuses_a_run_of_another_protocol(tmp_path):
         ValueError, match=r"agent\.laprop_lr is 4e-05, the side by side runs 0\.0004"
     ):
         harness.import_ours_runs([run], tmp_path / "out", "cartpole_balance", 100_000, want)
+    # a side by side at the release's pace (lr / warmup None) checks the run against the release
+    release = want._replace(lr=None, warmup=None)
+    with pytest.raises(ValueError, match=r"laprop_lr is 0\.0004, the side by side runs 4e-05"):
+        harness.import_ours_runs(
+            [_recipe_run("cartpole_balance", 0)], tmp_path / "out", "cartpole_balance", 100_000,
+            release,
+        )  # fmt: skip
+    cfg["agent"]["warmup"] = 1000
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg))
+    lines = harness.import_ours_runs([run], tmp_path / "out", "cartpole_balance", 100_000, release)
+    assert lines[0].startswith("ours seed 0 from")
     with pytest.raises(ValueError, match=r"env\.task is cartpole_balance, the side by side runs"):
         harness.import_ours_runs(
             [_recipe_run("cartpole_balance", 0)], tmp_path / "out", "reacher_easy", 100_000, want
