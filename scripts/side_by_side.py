@@ -45,7 +45,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -324,7 +324,8 @@ def launch(cmd: list[str], log: Path, core: int | None) -> subprocess.Popen[byte
 def run_all(jobs: list[tuple[str, list[str], Path]], cores: list[int]) -> None:
     """Runs (name, command, log) jobs, one per core of `cores` at a time, each pinned to a core
     no running job holds (a job that ends frees its core for the next, whatever its order)."""
-    pending, running = list(jobs), []
+    pending = list(jobs)
+    running: list[tuple[str, subprocess.Popen[bytes], int]] = []
     while pending or running:
         busy = {core for _, _, core in running}
         free = [c for c in cores if c not in busy]
@@ -356,6 +357,10 @@ def pick_cores(parallel: int, cores: list[int] | None, available: int) -> list[i
 
 
 # ---- reading the logs ------------------------------------------------------------------------
+#: metric -> [(update, value)] of one run
+Curves = dict[str, list[tuple[float, float]]]
+
+
 def _rows(path: Path) -> list[dict]:
     if not path.exists():
         return []
@@ -404,7 +409,7 @@ def at(curve: list[tuple[float, float]], update: float, width: float) -> float |
 
 # ---- the table and the figure ----------------------------------------------------------------
 def summarize(out: Path, updates: int, checkpoints: int = 5) -> Path:
-    sides: dict[str, dict[str, list]] = {"ours": {}, "official": {}}
+    sides: dict[str, dict[str, Curves]] = {"ours": {}, "official": {}}
     speeds: dict[str, list[float]] = {"ours": [], "official": []}
     for run_dir in sorted((out / "runs").glob("*")):
         side = run_dir.name.split("_", 1)[0]
@@ -465,11 +470,11 @@ def summarize(out: Path, updates: int, checkpoints: int = 5) -> Path:
     return out / "side_by_side.md"
 
 
-def _fmt(values: list[float], fn) -> str:  # type: ignore[no-untyped-def]
+def _fmt(values: list[float], fn: Callable[[list[float]], float]) -> str:
     return f"{fn(values):.4g}" if values else "-"
 
 
-def _figure(out: Path, sides: dict[str, dict[str, list]]) -> None:
+def _figure(out: Path, sides: dict[str, dict[str, Curves]]) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
