@@ -250,7 +250,9 @@ def import_ours_runs(
             raise ValueError(f"--ours-from {run_dir}: {dest} exists (two runs with seed {seed}?)")
         dest.mkdir(parents=True)
         shutil.copy2(metrics, dest / "metrics.jsonl")
-        (dest / "SOURCE").write_text(f"{run_dir.resolve()}\n")
+        source = run_dir.resolve()  # relative to the repository when inside it (committed files)
+        source = source.relative_to(ROOT) if source.is_relative_to(ROOT) else source
+        (dest / "SOURCE").write_text(f"{source}\n")
         status = (
             json.loads((run_dir / "status.json").read_text())
             if (run_dir / "status.json").exists()
@@ -487,7 +489,8 @@ def _figure(out: Path, sides: dict[str, dict[str, Curves]]) -> None:
             for i, curves in enumerate(sides[side].values()):
                 pts = curves[name]
                 if pts:
-                    label = f"{side} ({len(sides[side])} seeds)" if i == 0 else None
+                    n = len(sides[side])
+                    label = f"{side} ({n} seed{'' if n == 1 else 's'})" if i == 0 else None
                     # episodes: points (the official logs each episode, ours a window's mean)
                     style = {"marker": "o", "ls": "", "ms": 3} if name == "episode_return" else {}
                     ax.plot(*zip(*pts), color=color, alpha=0.8, lw=1.2, label=label, **style)

@@ -199,7 +199,7 @@ def test_ours_from_takes_committed_recipe_runs_as_our_side(tmp_path):
     for seed, run in zip((0, 1), runs):
         dest = tmp_path / "runs" / f"ours_cartpole_balance_s{seed}"
         assert (dest / "metrics.jsonl").read_bytes() == (run / "metrics.jsonl").read_bytes()
-        assert (dest / "SOURCE").read_text().strip() == str(run.resolve())
+        assert (dest / "SOURCE").read_text().strip() == str(run.resolve().relative_to(ROOT))
     table = (tmp_path / "side_by_side.md").read_text()
     assert "Runs: ours_cartpole_balance_s0, ours_cartpole_balance_s1 |" in table
 
