@@ -47,7 +47,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 PEER = ROOT.parent / "shared" / "peers" / "official_dreamerv3"
@@ -173,11 +173,10 @@ PROTOCOL_KEYS = {"envs": "trainer.num_envs", "repeat": "env.action_repeat",
 RELEASE_OPT = {"lr": 4.0e-5, "warmup": 1000}
 
 
-def protocol_of(path: Path) -> RecipeProtocol:
-    """The protocol a config file sets (None for lr / warmup where it sets none)."""
+def protocol_of(cfg: Any) -> RecipeProtocol:
+    """The protocol a loaded config (OmegaConf) sets (None for lr / warmup where it sets none)."""
     from omegaconf import OmegaConf
 
-    cfg = OmegaConf.load(path)
     got = {field: OmegaConf.select(cfg, key) for field, key in PROTOCOL_KEYS.items()}
     return RecipeProtocol(
         envs=int(got["envs"]),
@@ -190,7 +189,9 @@ def protocol_of(path: Path) -> RecipeProtocol:
 
 def recipe_protocol() -> RecipeProtocol:
     """The recipe's protocol, read from its yaml (the one file both sides take it from)."""
-    return protocol_of(RECIPE)
+    from omegaconf import OmegaConf
+
+    return protocol_of(OmegaConf.load(RECIPE))
 
 
 RECIPE_PROTOCOL = recipe_protocol()
@@ -232,7 +233,7 @@ def import_ours_runs(
         if not cfg_path.exists() or not metrics.exists():
             raise ValueError(f"--ours-from {run_dir}: no config.yaml and metrics.jsonl (not a run)")
         cfg = OmegaConf.load(cfg_path)
-        ran = protocol_of(cfg_path)._asdict()
+        ran = protocol_of(cfg)._asdict()
         checks = {  # key: (the run's value, the side by side's); want's None: the release's
             PROTOCOL_KEYS[field]: (ran[field], RELEASE_OPT[field] if value is None else value)
             for field, value in want._asdict().items()
