@@ -23,6 +23,8 @@ from worldmodels.agents.dreamer import DreamerAgent
 from worldmodels.envs.spaces import ActSpec, ArraySpec
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+# graph: agent.cuda_graph (eager cells; capture with compiled cells is refused, see the agent)
+MODES = ("eager", "compiled", "graph")
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
@@ -40,7 +42,11 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--horizon", type=int, default=15, help="imagination horizon H")
     parser.add_argument("--image", type=int, default=64, help="square image side (16, 32, 64)")
     parser.add_argument("--action-dim", type=int, default=6, help="6: walker")
-    parser.add_argument("--modes", default="eager,compiled", help="comma list of eager, compiled")
+    parser.add_argument(
+        "--modes",
+        default="eager,compiled",
+        help="comma list of " + ", ".join(MODES) + " (graph: agent.cuda_graph, CUDA only)",
+    )
     parser.add_argument("--iters", type=int, default=5, help="timed updates per mode")
     parser.add_argument("--warmup", type=int, default=2, help="untimed updates first (compilation)")
     parser.add_argument(
@@ -153,7 +159,11 @@ def _params(module: torch.nn.Module) -> float:
     return sum(p.numel() for p in module.parameters()) / 1e6
 
 
-def bench_mode(args: argparse.Namespace, device: torch.device, compiled: bool) -> dict[str, float]:
+def bench_mode(
+    args: argparse.Namespace, device: torch.device, compiled: bool, graph: bool = False
+) -> dict[str, float]:
+    """Times `agent.update` on one random batch; `graph`: agent.cuda_graph (its first 3 updates
+    eager, the 4th captures, so the warm-up is at least 4 updates)."""
     torch.manual_seed(0)
     kw = dict(batch_size=args.batch, batch_length=args.length, horizon=args.horizon)
     env = "dmc_proprio" if args.obs == "vector" else "dmc_vision"
@@ -162,6 +172,7 @@ def bench_mode(args: argparse.Namespace, device: torch.device, compiled: bool) -
     else:
         cfg = agent_config(args.size, compile=compiled, **kw)
     cfg["world_model"]["compile"] = compiled  # the world model's cells and heads too
+    cfg["cuda_graph"] = graph
     length = args.length + int(cfg.get("replay_context", 0))
     vector = args.vector_dim if args.obs == "vector" else 0
     obs_spec = (
@@ -174,7 +185,7 @@ def bench_mode(args: argparse.Namespace, device: torch.device, compiled: bool) -
     for k, spec in agent.data.extras.items():  # replay context: stored latents
         batch[k] = torch.zeros(args.batch, length, *spec.shape, device=device)
     t0 = time.perf_counter()
-    for _ in range(args.warmup):
+    for _ in range(max(args.warmup, 4) if graph else args.warmup):
         agent.update(batch)
     _sync(device)
     warmup_s = time.perf_counter() - t0
@@ -193,6 +204,7 @@ def bench_mode(args: argparse.Namespace, device: torch.device, compiled: bool) -
         "warmup_s": warmup_s,
         "wm_params_m": _params(agent.world_model),
         "ac_params_m": _params(agent.actor) + _params(agent.critic),
+        "capture_s": (agent._graphed.capture_s or 0.0) if agent._graphed is not None else 0.0,
     }
 
 
@@ -234,26 +246,30 @@ def run(args: argparse.Namespace) -> None:
         run_peer(args.peer, args.peer_seconds)
     results = {}
     for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
-        if mode not in ("eager", "compiled", "graph"):
-            raise ValueError(f"unknown mode {mode!r}; valid: eager, compiled, graph")
-        if mode == "graph":
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}; valid: {', '.join(MODES)}")
+        graph = mode == "graph"
+        if graph and device.type != "cuda":
             print(
-                "    graph: skipped (CUDA-graph capture of the update is CUDA-only"
-                + (" and not implemented yet: issue 15)" if device.type == "cuda" else ")"),
-                flush=True,
+                f"{mode:>14}: skipped (CUDA-graph capture of the update is CUDA-only)", flush=True
             )
             continue
-        r = bench_mode(args, device, compiled=mode == "compiled")
+        try:
+            r = bench_mode(args, device, compiled=mode == "compiled", graph=graph)
+        except Exception as err:  # one mode failing must not lose the others' figures
+            print(f"{mode:>14}: FAILED: {type(err).__name__}: {err}", flush=True)
+            continue
         results[mode] = r
+        capture = f"; capture {r['capture_s']:.1f} s" if graph else ""
         print(
-            f"{mode:>9}: {r['steps_per_s']:.3f} grad steps/s (median {r['median_s'] * 1e3:.0f} ms, "
-            f"best {r['best_s'] * 1e3:.0f} ms; warm-up {r['warmup_s']:.1f} s; "
+            f"{mode:>14}: {r['steps_per_s']:.3f} grad steps/s "
+            f"(median {r['median_s'] * 1e3:.0f} ms, "
+            f"best {r['best_s'] * 1e3:.0f} ms; warm-up {r['warmup_s']:.1f} s{capture}; "
             f"world model {r['wm_params_m']:.2f}M, "
             f"actor+critic {r['ac_params_m']:.2f}M params)",
             flush=True,
         )
-    if "eager" in results and "compiled" in results:
-        print(
-            "compiled / eager: "
-            f"{results['compiled']['steps_per_s'] / results['eager']['steps_per_s']:.2f}x"
-        )
+    for mode in (m for m in MODES if m != "eager"):
+        if "eager" in results and mode in results:
+            ratio = results[mode]["steps_per_s"] / results["eager"]["steps_per_s"]
+            print(f"{mode} / eager: {ratio:.2f}x")

@@ -307,3 +307,48 @@ def test_invalid_hyperparameters_raise():
     for kw in ({"lr": -1.0}, {"beta1": 1.0}, {"beta2": -0.1}, {"warmup": -1}, {"agc": -0.3}):
         with pytest.raises(ValueError, match="LaProp"):
             LaProp(p, **kw)
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_capturable_path_matches_the_optax_chain(nesterov):
+    """The path CUDA-graph capture takes (`capturable` on the group: step factors from a device
+    counter, agents/graphed_update.py) is the same chain: it matches the numpy transcription
+    through warmup and after, as the float path does, and keeps the host counter and the
+    logged learning rate right."""
+    params0, grads = _problem(2)
+    kw = dict(lr=0.1, warmup=3, nesterov=nesterov)
+    ref = reference_run(params0, grads, **kw)
+    params = [torch.nn.Parameter(torch.tensor(p, dtype=torch.float32)) for p in params0]
+    opt = LaProp(params, **kw)
+    opt.param_groups[0]["capturable"] = True
+    got, lrs = [], []
+    for k, step_grads in enumerate(grads):
+        for p, g in zip(params, step_grads):
+            p.grad = torch.tensor(g, dtype=torch.float32)
+        if k:  # the first step makes the device counter (from the host one), as in a run
+            assert opt.lr_tensor(torch.device("cpu")).item() == pytest.approx(opt.scheduled_lr())
+        opt.step()
+        assert opt.param_groups[0]["step"] == k + 1
+        lrs.append(opt.lr_tensor(torch.device("cpu")).item())
+        got.append([p.detach().numpy().copy() for p in params])
+    for k, (dr, dg) in enumerate(zip(_deltas(params0, ref), _deltas(params0, got))):
+        for a, b in zip(dr, dg):
+            np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6, err_msg=f"step {k}")
+    assert lrs[:3] == pytest.approx([0.1 / 3, 0.2 / 3, 0.1]) and lrs[-1] == pytest.approx(0.1)
+
+
+def test_advance_host_step_follows_replays():
+    """Under graph replay the host counter advances by `advance_host_step`, so a checkpoint
+    saves the right step and a fresh device counter (after load) starts from it."""
+    p = torch.nn.Parameter(torch.ones(3))
+    opt = LaProp([p], lr=0.1, warmup=10)
+    opt.param_groups[0]["capturable"] = True
+    p.grad = torch.ones(3)
+    opt.step()
+    for _ in range(4):
+        opt.advance_host_step()
+    assert opt.state_dict()["param_groups"][0]["step"] == 5
+    fresh = LaProp([torch.nn.Parameter(torch.ones(3))], lr=0.1, warmup=10)
+    fresh.load_state_dict(opt.state_dict())
+    fresh.param_groups[0]["capturable"] = True
+    assert fresh.lr_tensor(torch.device("cpu")).item() == pytest.approx(0.05)

@@ -40,6 +40,7 @@ from typing import Any
 import torch
 
 from worldmodels.agents.base import ActMode, Agent, DataSpec, PlanningPrior
+from worldmodels.agents.graphed_update import GraphedStep
 from worldmodels.envs.spaces import ActSpec, ArraySpec, ObsSpec
 from worldmodels.models.base import Rollout, State, WorldModelBase, plain_specs
 from worldmodels.models.build import own_world_model
@@ -62,6 +63,7 @@ from worldmodels.objectives.returns import lambda_return, replay_lambda_return
 CRITIC_HEADS = ("twohot", "mse")
 OPTIMIZERS = ("adam", "laprop")
 IMAG_CONTS = ("prob", "mode")
+WRITEBACK = "writeback/"  # prefix of the posteriors `_step` returns for the replay
 
 
 @dataclass
@@ -101,6 +103,9 @@ class DreamerConfig:
     ac_eps: float = 1e-5
     ac_clip: float = 100.0
     compile: bool = False  # torch.compile the actor and critic heads
+    # capture the whole update as one CUDA graph and replay it (CUDA only; fixed batch shape):
+    # the update is launch-bound on a GPU (agents/graphed_update.py)
+    cuda_graph: bool = False
     # ---- release switches (defaults: the 2023 release; configs/preset/ sets each release)
     actor_layers: int | None = None  # None: `layers` (current release: 3)
     critic_layers: int | None = None  # None: `layers` (current release: 3)
@@ -226,6 +231,20 @@ class DreamerAgent(Agent):
             self.critic_opt = adam(self.critic.parameters(), cfg.critic_lr, cfg.ac_eps, wd)
         self._writeback: dict[str, torch.Tensor] | None = None
         self._updates = 0
+        self._graphed: GraphedStep | None = None
+        if cfg.cuda_graph:
+            wm_compiles = isinstance(world_model, Mapping) and bool(world_model.get("compile"))
+            if cfg.compile or wm_compiles:
+                raise ValueError(
+                    "agent.cuda_graph=true with agent.compile or agent.world_model.compile true: "
+                    "capturing torch.compile'd cells failed on the GPU (benchmarks/RESULTS.md); "
+                    "valid: cuda_graph with both compile flags false (the graph removes the "
+                    "launches compile would fuse)"
+                )
+            hooks = [self.opt.advance_host_step] if self.opt is not None else []
+            self._graphed = GraphedStep(
+                self._step, self._optimizers().values(), self.device, after_replay=hooks
+            )
 
     @staticmethod
     def _check_contdisc(cfg: DreamerConfig, wm: WorldModelBase) -> bool:
@@ -339,26 +358,34 @@ class DreamerAgent(Agent):
     # ---- learning ----------------------------------------------------------------------------
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """World-model step, then actor and critic steps in imagination (or one joint step with
-        `optimizer="laprop"`). Returns 0-dim metrics."""
+        `optimizer="laprop"`). Returns 0-dim metrics. With `cuda_graph` the step is one replayed
+        CUDA graph (agents/graphed_update.py); the counter and the slow critic's schedule stay
+        here, outside it, because a graph replays the Python branches of its capture."""
+        out = self._step(batch) if self._graphed is None else self._graphed(batch)
+        writeback = {k[len(WRITEBACK) :]: out.pop(k) for k in list(out) if k.startswith(WRITEBACK)}
+        if writeback:
+            self._writeback = writeback
+        self._updates += 1
+        if self._updates % self.cfg.slow_critic_every == 0:
+            self._update_slow_critic()
+        return out
+
+    def _step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """One update's tensor work (what `cuda_graph` captures): metrics, plus the posteriors to
+        write back to the replay under `writeback/<key>`."""
         data, start, prev = self._split_context(batch)
         if self.opt is not None:
-            metrics = self._update_joint(data, start, prev)
+            metrics, post = self._update_joint(data, start, prev)
         else:
             metrics, post = self.world_model.train_step(
                 data, self.model_opt, self.cfg.model_clip, start, prev
             )
-            self._set_writeback(post)
             flat = {k: v.reshape(-1, v.shape[-1]) for k, v in post.items()}  # [B*T, ...]
             start_cont = 1.0 - data["is_terminal"].reshape(-1).float()  # [B*T]
             metrics.update(self._train_behavior(flat, start_cont))
-        self._updates += 1
-        if self._updates % self.cfg.slow_critic_every == 0:
-            self._update_slow_critic()
+        for k in self._context_keys:
+            metrics[WRITEBACK + k] = post[k].detach().float()
         return metrics
-
-    def _set_writeback(self, post: State) -> None:
-        if self._context_keys:
-            self._writeback = {k: post[k].detach().float() for k in self._context_keys}
 
     def _policy(self, feat: torch.Tensor) -> torch.Tensor:
         # every release feeds the actor detached features in imagination
@@ -447,7 +474,7 @@ class DreamerAgent(Agent):
 
     def _update_joint(
         self, data: dict[str, torch.Tensor], start: State | None, prev: torch.Tensor | None
-    ) -> dict[str, torch.Tensor]:
+    ) -> tuple[dict[str, torch.Tensor], State]:
         """The current release's step (dreamerv3/agent.py `loss`, lines 156-245): one loss over
         world model, policy, value and replay value; one LaProp step over all parameters."""
         cfg, wm = self.cfg, self.world_model
@@ -492,14 +519,13 @@ class DreamerAgent(Agent):
         self.opt.zero_grad(set_to_none=True)
         total.backward()
         self.opt.step()
-        self._set_writeback(post)
         metrics.update(wm.metrics(objective))
         with torch.no_grad():
-            metrics["agent/lr"] = torch.full((), self.opt.scheduled_lr(), device=self.device)
+            metrics["agent/lr"] = self.opt.lr_tensor(self.device)
         metrics.update(
             self._behavior_metrics(a_loss, c_loss, scale, entropy, ret, value, roll, policy)
         )
-        return metrics
+        return metrics, post
 
     def _repval_loss(
         self, data: dict[str, torch.Tensor], rep_feat: torch.Tensor, boot: torch.Tensor

@@ -107,6 +107,8 @@ class LaProp(torch.optim.Optimizer):
             warmup=int(warmup),
             nesterov=nesterov,
         )
+        # device copies of the step counters for the capturable path (see `_device_step`)
+        self._step_tensors: dict[int, Tensor] = {}
         super().__init__(params, defaults)
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
@@ -116,6 +118,7 @@ class LaProp(torch.optim.Optimizer):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
+        self.__dict__.setdefault("_step_tensors", {})
         for group in self.param_groups:
             group.setdefault("step", 0)
 
@@ -152,13 +155,72 @@ class LaProp(torch.optim.Optimizer):
             group["step"] = count + 1
             if not buckets:
                 continue
+            if group.get("capturable"):
+                bc2, lr_scale = self._device_factors(group, count)
+                for params in buckets.values():
+                    self._chain(params, group, bc2, lr_scale)
+                continue
             lr_now = group["lr"] * self.warmup_factor(count, group["warmup"])
             for params in buckets.values():
                 self._update(params, group, count + 1, lr_now)
         return loss
 
+    def _device_step(self, group: dict[str, Any], host: int | None = None) -> Tensor:
+        """The group's update counter as a 0-d float32 tensor on its parameters' device (the
+        capturable path), made the first time from `host` (default: the group's host counter,
+        updates done so far); the host counter stays the one `state_dict` saves
+        (`advance_host_step` keeps it in step under CUDA-graph replay)."""
+        # keyed by the group alone: torch.device("cuda") and a parameter's "cuda:0" are one device
+        # but unequal keys, and two counters would drift apart (found on the GPU: the logged lr
+        # stood still while the update's advanced)
+        key = id(group)
+        if key not in self._step_tensors:
+            start = group["step"] if host is None else host
+            self._step_tensors[key] = torch.tensor(float(start), device=group["params"][0].device)
+        return self._step_tensors[key]
+
+    def advance_host_step(self) -> None:
+        """After a replay of a captured step: the graph advanced the device counters; the host
+        counters (saved by `state_dict`, read by `scheduled_lr`) advance here."""
+        for group in self.param_groups:
+            group["step"] += 1
+
+    def lr_tensor(self, device: torch.device, group: int = 0) -> Tensor:
+        """`scheduled_lr` as a 0-d tensor: from the device counter on the capturable path (so a
+        replayed graph logs the learning rate of its own update), else from the host counter."""
+        g = self.param_groups[group]
+        if g.get("capturable") and g["warmup"] > 0:
+            step = self._device_step(g)
+            return g["lr"] * torch.clamp(step / g["warmup"], max=1.0)
+        return torch.full((), self.scheduled_lr(group), device=device)
+
+    def _device_factors(self, group: dict[str, Any], count: int) -> tuple[Tensor, Tensor]:
+        """This update's (1 - beta2^t, -lr(count) / (1 - beta1^t)) as 0-d tensors from the
+        device counter, which advances here: the same kernels are right at every step, which
+        CUDA-graph capture needs (it would record one step's Python floats otherwise). The same
+        arithmetic as `_update`, in float32 instead of float64 Python scalars."""
+        step = self._device_step(group, count)  # count: updates before this one
+        warmup = group["warmup"]
+        lr_now = group["lr"] * (torch.clamp(step / warmup, max=1.0) if warmup > 0 else 1.0)
+        step.add_(1.0)  # t: the incremented step
+        bc1 = 1.0 - torch.pow(group["beta1"], step)
+        bc2 = 1.0 - torch.pow(group["beta2"], step)
+        return bc2, -lr_now / bc1
+
     def _update(self, params: list[Tensor], group: dict[str, Any], t: int, lr_now: float) -> None:
         """Apply the chain to `params` (same device and dtype); `t` is the incremented step."""
+        beta1, beta2 = group["beta1"], group["beta2"]
+        self._chain(params, group, 1 - beta2**t, -lr_now / (1 - beta1**t))
+
+    def _chain(
+        self,
+        params: list[Tensor],
+        group: dict[str, Any],
+        bc2: float | Tensor,
+        lr_scale: float | Tensor,
+    ) -> None:
+        """The chain on `params` (same device and dtype) with the step's factors: `bc2` = 1 -
+        beta2^t, `lr_scale` = -lr(count) / (1 - beta1^t); Python floats or 0-d tensors."""
         beta1, beta2, eps = group["beta1"], group["beta2"], group["eps"]
         agc, pmin = group["agc"], group["pmin"]
         grads = [p.grad for p in params if p.grad is not None]  # raw gradients, left untouched
@@ -180,7 +242,7 @@ class LaProp(torch.optim.Optimizer):
         # 2. scale_by_rms: nu = b2 nu + (1 - b2) u^2; u /= sqrt(nu / (1 - b2^t)) + eps.
         torch._foreach_mul_(nus, beta2)
         torch._foreach_addcmul_(nus, updates, updates, value=1 - beta2)
-        denom = torch._foreach_div(nus, 1 - beta2**t)
+        denom = torch._foreach_div(nus, bc2)
         torch._foreach_sqrt_(denom)
         torch._foreach_add_(denom, eps)
         torch._foreach_div_(updates, denom)
@@ -196,4 +258,7 @@ class LaProp(torch.optim.Optimizer):
             out = mus
 
         # 4. scale_by_learning_rate: p += -lr(count) * u, folded with the momentum bias correction.
-        torch._foreach_add_(params, out, alpha=-lr_now / (1 - beta1**t))
+        if isinstance(lr_scale, Tensor):  # foreach alpha takes no tensor
+            torch._foreach_add_(params, torch._foreach_mul(out, lr_scale))
+        else:
+            torch._foreach_add_(params, out, alpha=lr_scale)

@@ -54,9 +54,13 @@ def polyak_(target: nn.Module, online: nn.Module, tau: float) -> None:
 
 
 def autocast(device: torch.device) -> torch.autocast:
-    """bf16 autocast on CUDA, a no-op (float32) elsewhere."""
+    """bf16 autocast on CUDA, a no-op (float32) elsewhere. While a CUDA graph is being captured
+    the weight-cast cache is off (the PyTorch CUDA-graphs notes: a cached cast made outside the
+    graph would be read as a stale tensor on replay)."""
+    cuda = device.type == "cuda"
+    capturing = cuda and torch.cuda.is_current_stream_capturing()
     return torch.autocast(
-        device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"
+        device_type=device.type, dtype=torch.bfloat16, enabled=cuda, cache_enabled=not capturing
     )
 
 
