@@ -103,3 +103,22 @@ def test_cuda_graph_with_compiled_cells_is_refused(flag):
         wm["compile"] = True
     with pytest.raises(ValueError, match=r"agent\.cuda_graph=true with agent\.compile"):
         DreamerAgent(OBS, ACT, "cpu", world_model=wm, cuda_graph=True, **agent)
+
+
+def test_checkpoint_of_a_graphed_run_loads_into_an_eager_one():
+    """A checkpoint saved with capturable optimizers (a cuda_graph run on a GPU) resumes on a
+    CPU: the flag follows the loading run's setting, not the saved one (capturable steps are
+    the device-counter paths, slower where nothing is captured)."""
+    torch.manual_seed(0)
+    agent = dreamer_agent(OBS, ACT, "cpu", **dict(XS, batch_size=3, batch_length=6, horizon=3))
+    batch = batch_for(agent)
+    agent.update(batch)
+    state = agent.state_dict()
+    for name in ("model_opt", "actor_opt", "critic_opt"):
+        for group in state[name]["param_groups"]:
+            group["capturable"] = True  # as a graphed run saves them
+    fresh = dreamer_agent(OBS, ACT, "cpu", **dict(XS, batch_size=3, batch_length=6, horizon=3))
+    fresh.load_state_dict(state)
+    assert not any(g["capturable"] for o in fresh._optimizers().values() for g in o.param_groups)
+    metrics = fresh.update(batch)
+    assert all(torch.isfinite(v) for v in metrics.values())

@@ -630,4 +630,6 @@ class DreamerAgent(Agent):
         self.return_norm.load_state_dict(state["return_norm"])
         for name, opt in self._optimizers().items():
             opt.load_state_dict(state[name])
+            for group in opt.param_groups:  # the saved flag is the saving run's cuda_graph
+                group["capturable"] = self._graphed is not None
         self._updates = int(state["counters"]["updates"])
