@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from worldmodels.errors import UserError
 from worldmodels.train import run
@@ -103,6 +104,9 @@ def test_metadata_names_the_commit_and_the_console_is_in_train_log(run_overrides
     meta = json.loads((run_dir / "metadata.json").read_text())
     assert meta["git"]["commit"] == _head() and isinstance(meta["git"]["dirty"], bool)
     assert meta["packages"]["torch"] and meta["host"] and meta["device"] == "cpu"
+    # the kernels torch picked on this CPU: runs reproduce bit for bit only where they match
+    assert meta["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert meta["cpu_capability"] in {"DEFAULT", "AVX2", "AVX512", "ZVECTOR", "VSX", "SVE256"}
     assert "logger=[csv]" in meta["overrides"] and meta["command"][0] == sys.executable
     log = (run_dir / "train.log").read_text()
     assert f"run dir: {run_dir}" in log and "eval/return_mean=" in log

@@ -70,7 +70,24 @@ def device_info(device: torch.device) -> dict[str, Any]:
         info["gpu"] = torch.cuda.get_device_name(index)
         info["cuda"] = torch.version.cuda
     info["torch_threads"] = torch.get_num_threads()
+    # which vectorized CPU kernels torch dispatches to (AVX2, AVX512, ...) and on what CPU: two
+    # machines that differ here round differently, so a seed reproduces a run bit for bit only
+    # on a machine like the one it ran on (seen: a cartpole seed rerun on another host diverged
+    # from its first evaluation on, while reruns on one host matched exactly)
+    info["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
+    info["cpu"] = cpu_model()
     return info
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (Linux), else platform's; "" when unknown."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
 
 
 def run_metadata(
