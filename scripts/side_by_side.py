@@ -251,6 +251,8 @@ def import_ours_runs(
             raise ValueError(f"--ours-from {run_dir}: {dest} exists (two runs with seed {seed}?)")
         dest.mkdir(parents=True)
         shutil.copy2(metrics, dest / "metrics.jsonl")
+        if (run_dir / "metadata.json").exists():  # the host it ran on (see `_hosts_note`)
+            shutil.copy2(run_dir / "metadata.json", dest / "metadata.json")
         source = run_dir.resolve()  # relative to the repository when inside it (committed files)
         source = source.relative_to(ROOT) if source.is_relative_to(ROOT) else source
         (dest / "SOURCE").write_text(f"{source}\n")
@@ -411,6 +413,23 @@ def at(curve: list[tuple[float, float]], update: float, width: float) -> float |
 
 
 # ---- the table and the figure ----------------------------------------------------------------
+def _hosts_note(out: Path) -> list[str]:
+    """A warning line when our runs ran on more than one host (their run metadata's platform
+    differs): their median updates/s then mixes machines and is no same-machine ratio."""
+    hosts: dict[str, list[str]] = {}
+    for meta in sorted((out / "runs").glob("ours_*/metadata.json")):
+        info = json.loads(meta.read_text())
+        host = f"{info.get('platform', '?')} {info.get('cpu_capability', '')}".strip()
+        hosts.setdefault(host, []).append(meta.parent.name)
+    if len(hosts) < 2:
+        return []
+    where = "; ".join(f"{', '.join(runs)} on {host}" for host, runs in hosts.items())
+    return [
+        f"NOTE: our runs ran on {len(hosts)} hosts ({where}): the updates/s above mixes "
+        "machines and is not a same-machine ratio to the official's"
+    ]
+
+
 def summarize(out: Path, updates: int, checkpoints: int = 5) -> Path:
     sides: dict[str, dict[str, Curves]] = {"ours": {}, "official": {}}
     speeds: dict[str, list[float]] = {"ours": [], "official": []}
@@ -456,6 +475,7 @@ def summarize(out: Path, updates: int, checkpoints: int = 5) -> Path:
         f"updates/s (median over log windows, one core each): ours "
         f"{_fmt(speeds['ours'], statistics.median)}, official "
         f"{_fmt(speeds['official'], statistics.median)}",
+        *_hosts_note(out),
         "",
         "| metric | update | ours (mean of seeds) | official min | official max | within |",
         "|---|---|---|---|---|---|",

@@ -21,6 +21,11 @@ def test_device_check_runs_on_cpu(tmp_path):
         timeout=180,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    dreamer = (tmp_path / "dreamer.txt").read_text()
-    assert "grad steps/s" in dreamer and "graph: skipped" in dreamer
+    proprio = (tmp_path / "proprio.txt").read_text()
+    assert "grad steps/s" in proprio and "graph: skipped" in proprio
+    assert "graph: skipped" in (tmp_path / "pixels.txt").read_text()
     assert "per env-action" in (tmp_path / "planner.txt").read_text()
+    assert "passed" in (tmp_path / "tests.txt").read_text()  # the CUDA tests skip, the rest run
+    assert (tmp_path / "train_run" / "metrics.jsonl").stat().st_size > 0  # the loop ran
+    steps = (tmp_path / "steps.txt").read_text()
+    assert steps.count("rc 0") == steps.count("== "), steps  # no step failed or timed out

@@ -330,3 +330,19 @@ def test_official_metrics_patch_logs_the_mode_and_std_of_the_releases_own_policy
     got = json.loads(proc.stdout.strip().splitlines()[-1])
     assert got["polmode"] == pytest.approx(got["mode"], abs=1e-6)
     assert got["polstd"] == pytest.approx(got["std"], abs=1e-6)
+
+
+def test_speed_line_warns_when_our_runs_ran_on_different_hosts(tmp_path):
+    """Committed recipe runs can come from different machines; their median updates/s then is no
+    same-machine ratio to the official's, and the table says so (one host: no note)."""
+    harness = _harness()
+    for seed, platform in ((0, "Linux-a"), (1, "Linux-a")):
+        d = tmp_path / "runs" / f"ours_cartpole_balance_s{seed}"
+        d.mkdir(parents=True)
+        (d / "metadata.json").write_text(json.dumps({"platform": platform}))
+    assert harness._hosts_note(tmp_path) == []
+    (tmp_path / "runs" / "ours_cartpole_balance_s1" / "metadata.json").write_text(
+        json.dumps({"platform": "Linux-b", "cpu_capability": "AVX512"})
+    )
+    (note,) = harness._hosts_note(tmp_path)
+    assert "2 hosts" in note and "Linux-b AVX512" in note and "not a same-machine" in note
