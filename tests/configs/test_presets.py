@@ -140,6 +140,7 @@ CURRENT: dict[str, Row] = {
     "agent.ac_eps": (1e-5, "", "inert: optimizer=laprop"),
     "agent.ac_clip": (100.0, "", "inert: optimizer=laprop"),
     "agent.compile": (False, "", "ours: torch.compile, no effect on the math"),
+    "agent.cuda_graph": (False, "", "ours: CUDA-graph replay of the same update"),
     # ---- loop, replay, env
     "trainer.train_ratio": (None, "", "None: agent.train_ratio"),
     "trainer.prefill": (
@@ -301,6 +302,7 @@ RELEASE_2023: dict[str, Row] = {
     "agent.agc": (0.3, "", "inert: optimizer=adam"),
     "agent.warmup": (1000, "", "inert: optimizer=adam (the release's Adam warmup is 0, line 75)"),
     "agent.compile": (False, "", "ours: torch.compile, no effect on the math"),
+    "agent.cuda_graph": (False, "", "ours: CUDA-graph replay of the same update"),
     # ---- size: the dmc blocks' `small` (lines 171-174 / 182-185)
     "size.deter": (512, f"{OLD}:171,182", "rssm.deter"),
     "size.hidden": (512, f"{OLD}:174,185", "`.*\\.units` matches rssm.units"),
