@@ -76,8 +76,9 @@ def test_graphed_update_follows_the_eager_one_on_cuda(preset):
             metrics = agent.update(batch)
             moved.append((_params(agent) - before).abs().max().item())
             lrs.append(metrics["agent/lr"].item() if "agent/lr" in metrics else 0.0)
-            wb = agent.replay_writeback()
-            writebacks.append(None if wb is None else sorted(wb))
+            wb = agent.replay_writeback()  # a checksum per update: a stale graph output repeats
+            check = None if wb is None else sum(v.double().sum().item() for v in wb.values())
+            writebacks.append(check)
             assert all(torch.isfinite(v).all() for v in metrics.values())
         runs[graph] = (start, _params(agent), moved, lrs, writebacks, agent._updates)
     (s0, e0, _, lr0, wb0, n0), (s1, e1, m1, lr1, wb1, n1) = runs[False], runs[True]
@@ -85,7 +86,10 @@ def test_graphed_update_follows_the_eager_one_on_cuda(preset):
     assert min(m1[3:]) > 0, "a replay left the weights unchanged"
     travel = (e0 - s0).norm()
     assert (e1 - e0).norm() < 0.1 * travel, ((e1 - e0).norm().item(), travel.item())
-    assert n0 == n1 == 10 and lr1 == pytest.approx(lr0, rel=1e-5) and wb1 == wb0
+    assert n0 == n1 == 10 and lr1 == pytest.approx(lr0, rel=1e-5)
+    assert (wb0[0] is None) == (wb1[0] is None)  # a writeback iff the preset has replay context
+    if wb1[0] is not None:  # every replay wrote its own posteriors (weights moved: they change)
+        assert all(a != b for a, b in zip(wb1[3:], wb1[4:])), wb1
 
 
 @pytest.mark.parametrize("flag", ["compile", "world_model.compile"])

@@ -352,3 +352,26 @@ def test_advance_host_step_follows_replays():
     fresh.load_state_dict(opt.state_dict())
     fresh.param_groups[0]["capturable"] = True
     assert fresh.lr_tensor(torch.device("cpu")).item() == pytest.approx(0.05)
+
+
+def test_load_state_dict_restarts_the_device_counter_from_the_loaded_step():
+    """A capturable LaProp that has stepped, then loads a checkpoint of another step, counts from
+    the loaded step (not from its own device counter), and leaving the capturable path drops the
+    device copy so eager steps cannot leave it stale."""
+    p = torch.nn.Parameter(torch.ones(3))
+    opt = LaProp([p], lr=0.1, warmup=10)
+    opt.param_groups[0]["capturable"] = True
+    for _ in range(2):
+        p.grad = torch.ones(3)
+        opt.step()
+    saved = LaProp([torch.nn.Parameter(torch.ones(3))], lr=0.1, warmup=10)
+    for _ in range(5):
+        saved.advance_host_step()
+    opt.load_state_dict(saved.state_dict())
+    opt.param_groups[0]["capturable"] = True
+    assert opt.lr_tensor(torch.device("cpu")).item() == pytest.approx(0.05)
+    opt.param_groups[0]["capturable"] = False
+    p.grad = torch.ones(3)
+    opt.step()  # host counter 6
+    opt.param_groups[0]["capturable"] = True
+    assert opt.lr_tensor(torch.device("cpu")).item() == pytest.approx(0.06)

@@ -5,9 +5,10 @@ Why: on a GPU a Dreamer update is launch-bound. Its 64 observe and 15 imaginatio
 after the other, each a few dozen small kernels forward and backward, so an H200 spends most of
 an update waiting on the host (benchmarks/RESULTS.md, "First GPU figures": the 0.64M-parameter
 update is no faster there than on one CPU core). Capturing the update once and replaying it
-removes the per-kernel host cost. torch.compile's "reduce-overhead" mode captures only compiled
-regions and breaks at the optimizer and the backward; the whole step needs the explicit
-`torch.cuda.graph` capture of the PyTorch docs ("whole-network capture").
+removes the per-kernel host cost. torch.compile's "reduce-overhead" mode graphs only the regions
+it compiles; one graph for the whole step is the explicit `torch.cuda.graph` capture of the
+PyTorch docs ("whole-network capture"). Capturing compiled cells failed on the GPU (torch 2.11),
+so the agent captures eager cells only.
 
 What capture requires of the step, and where this code base provides it:
 - no host sync (tests/agents/test_dreamer_no_sync.py) and fixed shapes (the batch is B x T);
@@ -19,8 +20,8 @@ What capture requires of the step, and where this code base provides it:
   copies of device counters (LaProp's step).
 
 Use: `step = GraphedStep(fn, optimizers, device)`; `step(batch)` runs `fn` eagerly for the first
-`warmup` calls (on a side stream, as capture needs: cuBLAS handles, compiled kernels and optimizer
-state are created there), captures it on the next call and replays the graph from then on. Every
+`warmup` calls (on a side stream, as capture needs: cuBLAS handles and optimizer state are
+created there), captures it on the next call and replays the graph from then on. Every
 call is one real update. The batch is copied into static input tensors; outputs are cloned, so a
 caller may keep them past the next call.
 """

@@ -116,6 +116,12 @@ class LaProp(torch.optim.Optimizer):
         super().add_param_group(param_group)
         self.param_groups[-1].setdefault("step", 0)
 
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """As torch's; the device counters of the capturable path restart from the loaded host
+        counters (the loaded groups are new dicts, and a freed group's id can be reused)."""
+        super().load_state_dict(state_dict)
+        self._step_tensors.clear()
+
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
         self.__dict__.setdefault("_step_tensors", {})
@@ -160,6 +166,9 @@ class LaProp(torch.optim.Optimizer):
                 for params in buckets.values():
                     self._chain(params, group, bc2, lr_scale)
                 continue
+            # off the capturable path the host counter alone advances: a device copy would go
+            # stale, so it is dropped (made again from the host counter if capture turns on)
+            self._step_tensors.pop(id(group), None)
             lr_now = group["lr"] * self.warmup_factor(count, group["warmup"])
             for params in buckets.values():
                 self._update(params, group, count + 1, lr_now)
